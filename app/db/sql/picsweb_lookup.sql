@@ -1,0 +1,22 @@
+-- name: learners_state
+-- For each asked id: does it exist, is it enrolled (linked and not half-way), is it half-way.
+SELECT l.id,
+       l.onefile_user_id,
+       e.status AS enrolment_status
+FROM picsweb.learners AS l
+LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
+WHERE l.id = ANY($1::bigint[])
+
+-- name: enrolment_facts
+-- What rule A1 and the data checks need, without reading more personal data than that.
+SELECT l.id,
+       l.email,
+       l.uln,
+       l.main_officer_id,
+       l.onefile_user_id,
+       e.status AS enrolment_status,
+       EXISTS (SELECT 1 FROM picsweb.placements p WHERE p.learner_id = l.id) AS has_placement,
+       (SELECT o.id FROM picsweb.officers o WHERE o.id = l.main_officer_id) AS main_officer_found
+FROM picsweb.learners AS l
+LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
+WHERE l.id = $1

@@ -1,0 +1,29 @@
+"""What the enrolment and exchange handlers are given: built once by the lifespan."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from app.metrics import Metrics
+from app.onefile.client import OneFileClient
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class ExchangeDeps:
+    pool: asyncpg.Pool
+    onefile: OneFileClient
+    organisation_id: int  # ONEFILE_ORGANISATION_ID: the centre learners and visits belong to
+    classroom_id: int  # ONEFILE_CLASSROOM_ID
+    visit_type_id: int  # ONEFILE_VISIT_TYPE_ID
+    learner_concurrency: int = 16  # learners exchanged side by side within one job
+    full_sync_every_days: int = 7
+    metrics: Metrics | None = None
+    now: Callable[[], dt.datetime] = field(default=_utcnow)  # injectable clock for tests

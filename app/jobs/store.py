@@ -1,0 +1,106 @@
+"""The Postgres job queue: the only code that runs the statements of jobs.sql."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import asyncpg
+
+from app.db import sql
+from app.jobs.models import PRIORITY_OF, Failure, Job, JobKind
+
+Q = sql.load("jobs.sql")
+FAILURES_SHOWN = 1000
+
+
+class AlreadyActive(Exception):
+    """A job of this kind (and learner) is already queued or running."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"job {job.id} is already {job.status}")
+        self.job = job
+
+
+class JobStore:
+    """Insert, claim, lease, report and finish jobs. Never closes the pool it was given."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(
+        self,
+        kind: JobKind,
+        *,
+        learner_id: int | None = None,
+        params: dict[str, Any] | None = None,
+        total: int | None = None,
+    ) -> Job:
+        """Queue a job and wake the workers; raises AlreadyActive for a second sync/enrol."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                Q["insert"], kind, PRIORITY_OF[kind], learner_id, params or {}, total
+            )
+            if row is None:
+                existing = await conn.fetchrow(
+                    Q["active_sync"] if kind == "sync" else Q["active_enrol"],
+                    *(() if kind == "sync" else (learner_id,)),
+                )
+                if existing is None:  # finished in between: a rare race, let the caller retry
+                    raise RuntimeError("job conflict vanished")
+                raise AlreadyActive(Job.from_row(existing))
+            await conn.execute(Q["notify"], str(row["id"]))
+        return Job.from_row(row)
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(Q["get"], job_id)
+            if row is None:
+                return None
+            failures = [
+                Failure(r["learner_id"], r["reason"])
+                for r in await conn.fetch(Q["failures"], job_id, FAILURES_SHOWN)
+            ]
+            count = len(failures)
+            if count == FAILURES_SHOWN:
+                count = int(await conn.fetchval(Q["failure_count"], job_id))
+        return dataclasses.replace(Job.from_row(row), failures=failures, failure_count=count)
+
+    async def claim(self, owner: str, lease_seconds: float) -> Job | None:
+        row = await self._pool.fetchrow(Q["claim"], owner, lease_seconds)
+        return None if row is None else Job.from_row(row)
+
+    async def heartbeat(self, job_id: int, owner: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when the job is no longer ours."""
+        return await self._pool.fetchval(Q["heartbeat"], job_id, owner, lease_seconds) is not None
+
+    async def progress(self, job_id: int, owner: str, done: int, total: int | None) -> None:
+        await self._pool.execute(Q["progress"], job_id, owner, done, total)
+
+    async def add_failure(self, job_id: int, learner_id: int, reason: str) -> None:
+        await self._pool.execute(Q["add_failure"], job_id, learner_id, reason[:500])
+
+    async def clear_failure(self, job_id: int, learner_id: int) -> None:
+        await self._pool.execute(Q["clear_failure"], job_id, learner_id)
+
+    async def finish(
+        self,
+        job_id: int,
+        owner: str,
+        status: str,
+        result: dict[str, Any] | None,
+        error: str | None = None,
+    ) -> Job | None:
+        row = await self._pool.fetchrow(Q["finish"], job_id, owner, status, result, error)
+        return None if row is None else Job.from_row(row)
+
+    async def release(self, job_id: int, owner: str) -> None:
+        await self._pool.execute(Q["release"], job_id, owner)
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        rows = await self._pool.fetch(Q["counts"])
+        return [(r["kind"], r["status"], r["n"]) for r in rows]
+
+    async def last_finished_sync(self) -> Job | None:
+        row = await self._pool.fetchrow(Q["last_finished_sync"])
+        return None if row is None else Job.from_row(row)

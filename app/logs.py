@@ -1,0 +1,94 @@
+"""JSON-lines logging. Records carry ids, counts, routes, statuses and durations only.
+
+Callers pass structured fields through `extra=`; this formatter keeps only a known set of
+keys, so a stray field holding personal data cannot leak into the logs by accident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any
+
+ALLOWED_FIELDS = frozenset(
+    {
+        "job_id",
+        "kind",
+        "status",
+        "learner_id",
+        "route",
+        "duration_ms",
+        "duration_s",
+        "attempt",
+        "count",
+        "error_type",
+        "error_code",
+        "pause_s",
+        "method",
+        "path",
+        "request_id",
+        "done",
+        "total",
+        "failed",
+        "calls",
+        "applied",
+        "replica",
+        "port",
+        "created",
+        "linked",
+        "skipped",
+        "officer_id",
+        "organisation_id",
+        "review_id",
+        "onefile_id",
+        "outcome",
+        "reason",
+    }
+)
+_STD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key in _STD:
+                continue
+            if key in ALLOWED_FIELDS:
+                out[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            # The exception's type and where it happened; never its message, which may
+            # carry values (asyncpg and httpx both quote inputs in theirs).
+            exc_type, _, tb = record.exc_info
+            out["error_type"] = exc_type.__name__
+            frames = []
+            while tb is not None:
+                frames.append(f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
+                tb = tb.tb_next
+            out["where"] = frames[-3:]
+        return json.dumps(out, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """JSON lines on stderr for the app's loggers and uvicorn's."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    # Access lines carry full paths and are replaced by our own request log.
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,152 @@
+"""The FastAPI app and its lifespan. `uvicorn app.main:app` starts the service.
+
+The lifespan builds, in order: settings, logging, the asyncpg pool (then checks PICSWeb's
+tables and migrates our own schema), the quota, the OneFile client, the job store and the
+leader that runs the worker pool. On shutdown (SIGTERM included) it tears them down in reverse:
+the workers finish or release their jobs, then the client closes, then the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from app.api.errors import install_error_handlers
+from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
+from app.api.routes import router
+from app.db.migrate import check_picsweb, migrate
+from app.db.pool import create_pool
+from app.exchange.deps import ExchangeDeps
+from app.exchange.handlers import make_handlers
+from app.jobs.leader import Leader
+from app.jobs.store import JobStore
+from app.jobs.worker import PoolConfig, WorkerPool
+from app.logs import configure_logging
+from app.metrics import Metrics
+from app.onefile.client import OneFileClient
+from app.onefile.quota import Quota
+from app.picsweb.lookup import PicswebLookup
+from app.services import Services
+from app.settings import Settings, load_settings
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """Connects PICSWeb with OneFile: enrols learners (rules A1–A9) and runs the
+daily exchange (rules B1–B10) under OneFile's rate limit. Every endpoint but `/health` and
+`/metrics` needs `Authorization: Bearer <SERVICE_API_TOKEN>`. Work is queued as jobs: the POST
+endpoints answer 202 with the job and a `Location: /jobs/{id}` to follow."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    onefile_transport: httpx.AsyncBaseTransport | None = None,
+    run_workers: bool = True,
+    configure_logs: bool = True,
+    leader_grace: float = 2.5,
+    pool_config: PoolConfig | None = None,
+) -> FastAPI:
+    """Build the app; settings are read from the environment at start-up when not given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or load_settings()
+        if configure_logs:
+            configure_logging(cfg.log_level)
+        token = cfg.service_api_token
+        app.state.expected_token = None if token is None else token.get_secret_value().encode()
+        metrics = Metrics()
+        pool = await create_pool(cfg.dsn, size=cfg.db_pool_size)
+        stop = asyncio.Event()
+        leader_task: asyncio.Task[None] | None = None
+        client: OneFileClient | None = None
+        try:
+            async with pool.acquire() as conn:
+                await check_picsweb(conn)
+                await migrate(conn)
+            quota = Quota(
+                cfg.onefile_rate_limit,
+                cfg.onefile_rate_period,
+                margin=cfg.onefile_rate_margin,
+                on_wait=metrics.quota_wait.observe,
+            )
+            client = OneFileClient(
+                base_url=str(cfg.onefile_base_url),
+                api_token=cfg.onefile_api_token.get_secret_value(),
+                quota=quota,
+                timeout=cfg.onefile_timeout,
+                transport=onefile_transport,
+                metrics=metrics,
+            )
+            store = JobStore(pool)
+            deps = ExchangeDeps(
+                pool=pool,
+                onefile=client,
+                organisation_id=cfg.onefile_organisation_id,
+                classroom_id=cfg.onefile_classroom_id,
+                visit_type_id=cfg.onefile_visit_type_id,
+                learner_concurrency=cfg.learner_concurrency,
+                full_sync_every_days=cfg.full_sync_every_days,
+                metrics=metrics,
+            )
+            handlers = make_handlers(deps)
+            owner = f"{socket.gethostname()}:{os.getpid()}"
+            pcfg = pool_config or PoolConfig(
+                slots=cfg.worker_slots,
+                lease_seconds=cfg.job_lease_seconds,
+                max_attempts=cfg.job_max_attempts,
+            )
+            leader = Leader(
+                dsn=cfg.dsn,
+                make_pool=lambda: WorkerPool(
+                    store=store, handlers=handlers, owner=owner, config=pcfg, metrics=metrics
+                ),
+                metrics=metrics,
+                takeover_grace=leader_grace,
+            )
+            app.state.services = Services(
+                settings=cfg,
+                pool=pool,
+                store=store,
+                lookup=PicswebLookup(pool),
+                quota=quota,
+                onefile=client,
+                metrics=metrics,
+                leader=leader,
+            )
+            if run_workers:
+                leader_task = asyncio.create_task(leader.run(stop), name="leader")
+            log.info("service started")
+            yield
+        finally:
+            stop.set()
+            if leader_task is not None:
+                with contextlib.suppress(Exception):
+                    await leader_task
+            if client is not None:
+                await client.aclose()
+            await pool.close()
+            log.info("service stopped")
+
+    app = FastAPI(
+        title="onefile-sync",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(GuardBodyMiddleware)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+app = create_app()

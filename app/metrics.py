@@ -1,0 +1,68 @@
+"""Prometheus metrics, in a registry of the app's own (so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """Every metric the service exports; one instance per app, passed down explicitly."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.onefile_calls = Counter(
+            "onefile_calls_total",
+            "OneFile calls by templated route and HTTP status (0: no answer).",
+            ["route", "status"],
+            registry=r,
+        )
+        self.onefile_rate_limited = Counter(
+            "onefile_rate_limited_total", "429 answers from OneFile.", registry=r
+        )
+        self.onefile_retries = Counter(
+            "onefile_retries_total", "OneFile calls retried, by reason.", ["reason"], registry=r
+        )
+        self.onefile_latency = Histogram(
+            "onefile_call_seconds",
+            "OneFile call latency by route.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.quota_wait = Histogram(
+            "onefile_quota_wait_seconds",
+            "Time a call waited for the shared OneFile quota.",
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
+        self.jobs_finished = Counter(
+            "onefile_sync_jobs_finished_total",
+            "Jobs finished, by kind and final status.",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.jobs_by_state = Gauge(
+            "onefile_sync_jobs",
+            "Jobs in the queue by kind and status (refreshed on scrape).",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "onefile_sync_queue_depth", "Jobs waiting to be claimed.", registry=r
+        )
+        self.learners_exchanged = Counter(
+            "onefile_sync_learners_total",
+            "Learners processed by jobs, by outcome.",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.is_leader = Gauge(
+            "onefile_sync_leader", "1 while this process runs the OneFile workers.", registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,148 @@
+"""One shared quota for every OneFile call of this process.
+
+OneFile allows `limit` calls per `period` and (contract, assumed) counts them over any sliding
+window, 429s included. A leaky bucket that starts full lets a burst of `limit` through and then
+keeps draining, which such a window rejects. So the bucket here holds exactly one call
+(`AsyncLimiter(1, spacing)`): calls leave at least `spacing = period × (1 + margin) / limit`
+apart, and any `limit + 1` consecutive calls span more than `period`. The margin absorbs network
+jitter between our clock and OneFile's. A sliding log of the last `limit` send times is kept as
+a second, independent guard (and for /health).
+
+Interactive work (enrolment, refresh) must not queue behind a 100,000-learner sync, so waiters
+pass the limiter one at a time in priority order: a refresh's call takes the very next slot.
+The priority is read from a context variable that the job runner sets for each job's task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+
+INTERACTIVE = 0
+BATCH = 1
+
+call_priority: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "onefile_call_priority", default=INTERACTIVE
+)
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    """What /health shows of the quota."""
+
+    limit: int
+    period: float
+    spacing: float
+    calls_in_window: int
+    waiting: int
+    paused_for: float
+
+
+class Quota:
+    """Paces calls so that no window of `period` seconds holds more than `limit` of them."""
+
+    def __init__(
+        self,
+        limit: int,
+        period: float,
+        *,
+        margin: float = 0.01,
+        clock: Callable[[], float] = time.monotonic,
+        on_wait: Callable[[float], None] | None = None,
+    ) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("limit must be ≥ 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self.spacing = period * (1.0 + margin) / limit
+        self._clock = clock
+        self._on_wait = on_wait
+        self._sent: deque[float] = deque(maxlen=limit)
+        self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._turn_taken = False
+        self._paused_until = 0.0
+        # Created lazily inside the running loop, never at import or construction time.
+        self._limiter: AsyncLimiter | None = None
+
+    async def acquire(self, priority: int | None = None) -> float:
+        """Wait for the right to send one call; returns the seconds waited."""
+        started = self._clock()
+        prio = call_priority.get() if priority is None else priority
+        await self._take_turn(prio)
+        try:
+            if self._limiter is None:
+                self._limiter = AsyncLimiter(1, self.spacing)
+            while True:
+                await self._limiter.acquire()
+                delay = self._guard_delay()
+                if delay <= 0:
+                    break
+                await asyncio.sleep(delay)
+            self._sent.append(self._clock())
+        finally:
+            self._release_turn()
+        waited = self._clock() - started
+        if self._on_wait is not None:
+            self._on_wait(waited)
+        return waited
+
+    def pause(self, seconds: float) -> None:
+        """Hold every call for `seconds` (OneFile said 429: it blocks the whole token)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def state(self) -> QuotaState:
+        now = self._clock()
+        in_window = sum(1 for t in self._sent if t > now - self.period)
+        return QuotaState(
+            limit=self.limit,
+            period=self.period,
+            spacing=self.spacing,
+            calls_in_window=in_window,
+            waiting=len(self._heap),
+            paused_for=max(0.0, self._paused_until - now),
+        )
+
+    def _guard_delay(self) -> float:
+        now = self._clock()
+        delay = self._paused_until - now
+        if self._sent:
+            delay = max(delay, self._sent[-1] + self.spacing - now)
+        if len(self._sent) == self.limit:
+            # The oldest of the last `limit` sends must have left the window.
+            delay = max(delay, self._sent[0] + self.period - now)
+        return delay
+
+    async def _take_turn(self, priority: int) -> None:
+        if not self._turn_taken and not self._heap:
+            self._turn_taken = True
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (priority, next(self._order), fut)
+        heapq.heappush(self._heap, entry)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                # We were handed the turn just as we were cancelled: pass it on.
+                self._release_turn()
+            else:
+                self._heap.remove(entry)
+                heapq.heapify(self._heap)
+            raise
+
+    def _release_turn(self) -> None:
+        while self._heap:
+            _, _, fut = heapq.heappop(self._heap)
+            if not fut.done():
+                fut.set_result(None)
+                return  # the turn passes directly; _turn_taken stays True
+        self._turn_taken = False

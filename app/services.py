@@ -1,0 +1,27 @@
+"""The long-lived parts the lifespan builds, bundled for the endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.jobs.leader import Leader
+from app.jobs.store import JobStore
+from app.metrics import Metrics
+from app.onefile.client import OneFileClient
+from app.onefile.quota import Quota
+from app.picsweb.lookup import PicswebLookup
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: JobStore
+    lookup: PicswebLookup
+    quota: Quota
+    onefile: OneFileClient
+    metrics: Metrics
+    leader: Leader | None

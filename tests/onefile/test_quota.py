@@ -1,0 +1,98 @@
+"""The shared quota: no window of `period` seconds ever holds more than `limit` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.onefile.quota import BATCH, INTERACTIVE, Quota, call_priority
+
+
+def max_in_window(times: list[float], period: float) -> int:
+    """The most calls any half-open window of `period` seconds holds."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - period:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def test_fifty_concurrent_workers_never_exceed_the_window() -> None:
+    limit, period = 20, 0.5
+    quota = Quota(limit, period, margin=0.02)
+    sent: list[float] = []
+    total = 90
+
+    async def worker() -> None:
+        while len(sent) < total:
+            await quota.acquire()
+            sent.append(time.monotonic())
+
+    await asyncio.gather(*(worker() for _ in range(50)))
+    assert max_in_window(sent, period) <= limit
+    # and no burst: consecutive calls are at least one spacing apart
+    gaps = [b - a for a, b in zip(sorted(sent), sorted(sent)[1:], strict=False)]
+    assert min(gaps) >= quota.spacing * 0.999
+
+
+async def test_no_burst_even_after_idle() -> None:
+    """A leaky bucket that refills while idle would let `limit` calls out at once."""
+    quota = Quota(10, 0.2, margin=0.0)
+    await quota.acquire()
+    await asyncio.sleep(0.3)  # idle longer than a period
+    sent = []
+    for _ in range(12):
+        await quota.acquire()
+        sent.append(time.monotonic())
+    assert max_in_window(sent, 0.2) <= 10
+    assert sent[-1] - sent[0] >= 11 * quota.spacing * 0.999
+
+
+async def test_interactive_calls_overtake_queued_batch_calls() -> None:
+    quota = Quota(50, 1.0, margin=0.0)  # one call every 20 ms
+    order: list[str] = []
+
+    async def call(tag: str, prio: int) -> None:
+        call_priority.set(prio)
+        await quota.acquire()
+        order.append(tag)
+
+    batch = [asyncio.create_task(call(f"b{i}", BATCH)) for i in range(10)]
+    await asyncio.sleep(0.05)  # the batch calls are queued
+    interactive = asyncio.create_task(call("refresh", INTERACTIVE))
+    await asyncio.gather(*batch, interactive)
+    assert order.index("refresh") <= 4  # behind at most the calls already let through
+
+
+async def test_a_cancelled_waiter_does_not_block_the_others() -> None:
+    quota = Quota(100, 1.0, margin=0.0)
+    await quota.acquire()
+    waiter = asyncio.create_task(quota.acquire())
+    other = asyncio.create_task(quota.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.wait_for(other, timeout=1)
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert quota.state().waiting == 0
+
+
+async def test_pause_holds_every_call() -> None:
+    quota = Quota(1000, 1.0, margin=0.0)
+    quota.pause(0.2)
+    started = time.monotonic()
+    await quota.acquire()
+    assert time.monotonic() - started >= 0.19
+
+
+async def test_state_counts_the_window() -> None:
+    quota = Quota(5, 10.0, margin=0.0)
+    for _ in range(3):
+        await quota.acquire(priority=INTERACTIVE)
+    s = quota.state()
+    assert s.calls_in_window == 3
+    assert s.limit == 5
