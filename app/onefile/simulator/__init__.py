@@ -1,0 +1,11 @@
+"""An in-process OneFile API v2.1 simulator (strict: it refuses what OneFile would refuse).
+
+app = create_simulator_app(SimulatorConfig(rate_limit=5, rate_period=0.5))
+state: SimulatorState = app.state.sim
+"""
+
+from .app import create_simulator_app
+from .config import SimulatorConfig
+from .state import CallRecord, SimulatorState
+
+__all__ = ["CallRecord", "SimulatorConfig", "SimulatorState", "create_simulator_app"]
