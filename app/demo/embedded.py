@@ -34,7 +34,8 @@ def embedded_postgres(data_dir: Path = DEFAULT_DIR, *, keep: bool = True) -> Ite
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server: Any = pgserver.get_server(data_dir, cleanup_mode="stop" if keep else "delete")
+        get_server: Any = getattr(pgserver, "get_server")  # noqa: B009 - untyped re-export
+        server: Any = get_server(data_dir, cleanup_mode="stop" if keep else "delete")
     try:
         yield f"postgresql://postgres@/postgres?host={data_dir}"
     finally:

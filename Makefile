@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint bench chaos openapi clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## demo: embedded Postgres + generated PICSWeb data + OneFile simulator + the service, then enrol and sync
+demo: $(STAMP)
+	$(BIN)/onefile-sync demo
+
+## lint: ruff (lint + format check) and mypy strict
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## test: the whole suite, as CI runs it (TEST_DATABASE_URL picks a server, else an embedded one)
+test: lint
+	$(BIN)/pytest
+
+## openapi: regenerate openapi/openapi.json from the app
+openapi: $(STAMP)
+	$(BIN)/python -m app.openapi_export openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,224 @@
+"""The `onefile-sync` command line: run, trigger and check the service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+UrlOpt = Annotated[str, typer.Option(envvar="ONEFILE_SYNC_URL", help="The service's base URL.")]
+TokenOpt = Annotated[
+    str, typer.Option(envvar="SERVICE_API_TOKEN", help="Bearer token (env SERVICE_API_TOKEN).")
+]
+
+
+@cli.command()
+def serve(
+    host: str = "0.0.0.0",  # noqa: S104 - a service listens on all interfaces in its container
+    port: int = 8000,
+) -> None:
+    """Run the service (the same as `uvicorn app.main:app`)."""
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=host, port=port, timeout_graceful_shutdown=25)
+
+
+@cli.command()
+def demo(
+    learners: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    rate: Annotated[int, typer.Option(help="Simulated quota: calls per period.")] = 1000,
+    period: Annotated[float, typer.Option(help="Simulated quota period, seconds.")] = 10.0,
+    latency: Annotated[float, typer.Option(help="Simulated OneFile latency, seconds.")] = 0.02,
+) -> None:
+    """Everything on embedded defaults: Postgres, PICSWeb data, OneFile simulator, service."""
+    from app.demo.run import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(learners, rate, period, latency, Console())))
+
+
+@cli.command()
+def simulate(
+    port: int = 8900,
+    rate_limit: int = 300,
+    rate_period: float = 60.0,
+    latency: float = 0.05,
+    seed_learners: int = 0,
+) -> None:
+    """Run the OneFile simulator alone (token `sim-token`), for PICSWeb developers."""
+    from app.onefile.simulator.__main__ import main as sim_main
+
+    sim_main(
+        [
+            f"--port={port}",
+            f"--rate-limit={rate_limit}",
+            f"--rate-period={rate_period}",
+            f"--latency={latency}",
+            f"--seed-learners={seed_learners}",
+        ]
+    )
+
+
+@cli.command()
+def sync(
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = "",
+    full: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Queue an exchange for every enrolled learner and follow it to the end."""
+    body = {"full": full, "dry_run": dry_run}
+    raise typer.Exit(asyncio.run(_run_and_follow(url, token, "/sync", body, "sync")))
+
+
+@cli.command()
+def enrol(
+    learner_id: int,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = "",
+) -> None:
+    """Enrol one learner in OneFile and follow the job."""
+    path = f"/learners/{learner_id}/enrol"
+    raise typer.Exit(asyncio.run(_run_and_follow(url, token, path, None, "enrol")))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply the service's own migrations to DATABASE_URL (start-up does this too)."""
+    from app.db.migrate import check_picsweb
+    from app.db.migrate import migrate as run_migrations
+
+    async def go() -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(_database_url())
+        try:
+            await check_picsweb(conn)
+            return await run_migrations(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(go())
+    console.print(f"applied: {', '.join(applied) if applied else 'nothing, up to date'}")
+
+
+@cli.command()
+def check() -> None:
+    """Check configuration, database and OneFile credentials, changing nothing."""
+    raise typer.Exit(asyncio.run(_check()))
+
+
+def main() -> None:
+    cli()
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        console.print("[red]DATABASE_URL is not set[/red]")
+        raise typer.Exit(2)
+    return url
+
+
+async def _run_and_follow(url: str, token: str, path: str, body: Any, label: str) -> int:
+    from app.follow import ApiCallError, follow_job, start_job
+
+    if not token:
+        console.print("[red]SERVICE_API_TOKEN is not set (or pass --token)[/red]")
+        return 2
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as api:
+        try:
+            job = await start_job(api, "POST", path, json=body)
+        except ApiCallError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 1
+        except httpx.HTTPError as exc:
+            console.print(f"[red]cannot reach the service at {url}: {type(exc).__name__}[/red]")
+            return 1
+        with Progress(
+            TextColumn(f"{label} job {job['id']}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            bar = progress.add_task(label, total=None)
+            job = await follow_job(
+                api,
+                job["id"],
+                lambda j: progress.update(
+                    bar, completed=j["progress"]["done"], total=j["progress"]["total"]
+                ),
+            )
+    table = Table(title=f"{label} job {job['id']}: {job['status']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in sorted((job.get("result") or {}).items()):
+        table.add_row(key, str(value))
+    table.add_row("failed learners", str(job.get("failure_count", 0)))
+    Console().print(table)
+    for failure in job.get("failures", [])[:20]:
+        console.print(f"learner {failure['learner_id']}: {failure['reason']}")
+    return 0 if job["status"] == "succeeded" else 1
+
+
+async def _check() -> int:
+    import asyncpg
+
+    from app.db.migrate import MigrationError, check_picsweb
+    from app.onefile.client import OneFileClient
+    from app.onefile.errors import OneFileError
+    from app.onefile.quota import Quota
+    from app.settings import ConfigurationError, load_settings
+
+    try:
+        cfg = load_settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration: {exc}[/red]")
+        return 2
+    console.print("configuration: ok")
+    code = 0
+    try:
+        conn = await asyncpg.connect(cfg.dsn, timeout=10)
+        try:
+            await check_picsweb(conn)
+        finally:
+            await conn.close()
+        console.print("database: ok (PICSWeb tables present)")
+    except (OSError, asyncpg.PostgresError, MigrationError, TimeoutError) as exc:
+        why = str(exc) if isinstance(exc, MigrationError) else "cannot connect"
+        console.print(f"[red]database: {type(exc).__name__}: {why}[/red]")
+        code = 1
+    client = OneFileClient(
+        base_url=str(cfg.onefile_base_url),
+        api_token=cfg.onefile_api_token.get_secret_value(),
+        quota=Quota(cfg.onefile_rate_limit, cfg.onefile_rate_period),
+        timeout=cfg.onefile_timeout,
+    )
+    try:
+        await client.authenticate()  # one call of the quota
+        console.print("OneFile: ok (the API token opens a session)")
+    except OneFileError as exc:
+        console.print(f"[red]OneFile: {exc}[/red]")
+        code = 1
+    finally:
+        await client.aclose()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())  # type: ignore[func-returns-value]
