@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -211,7 +212,7 @@ async def test_health_is_503_while_the_database_is_away(
 ) -> None:
     async with service_factory(run_workers=False) as svc:
         admin = await asyncpg.connect(pg_admin)
-        name = db_url.rsplit("/", 1)[1].split("?")[0]
+        name = urlsplit(db_url).path.lstrip("/")
         try:
             await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
             await admin.execute(
