@@ -64,7 +64,7 @@ def create_app(
         token = cfg.service_api_token
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()
-        pool = await create_pool(cfg.dsn, size=cfg.db_pool_size)
+        pool = await create_pool(cfg.dsn, size=cfg.db_pool_size, on_query=metrics.count_statement)
         stop = asyncio.Event()
         leader_task: asyncio.Task[None] | None = None
         client: OneFileClient | None = None

@@ -60,9 +60,15 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.db_statements = Counter(
+            "onefile_sync_db_statements_total", "SQL statements sent to Postgres.", registry=r
+        )
         self.is_leader = Gauge(
             "onefile_sync_leader", "1 while this process runs the OneFile workers.", registry=r
         )
+
+    def count_statement(self, _record: object) -> None:
+        self.db_statements.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
