@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench chaos openapi clean
+.PHONY: demo test lint bench bench-memory openapi clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,11 @@ openapi: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pgdata .pytest_cache .mypy_cache .ruff_cache
+
+## bench: the performance figures of issue 5 (1,000 learners, compressed quota; about 8 minutes)
+bench: $(STAMP)
+	$(BIN)/python -m app.bench.run
+
+## bench-memory: the same plus peak RSS over an exchange of 100,000 learners (longer)
+bench-memory: $(STAMP)
+	$(BIN)/python -m app.bench.run --memory-learners 100000

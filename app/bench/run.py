@@ -1,0 +1,451 @@
+"""`make bench`: the real service against the simulator under a compressed quota, measured.
+
+The service runs as its own process (`uvicorn app.main:app`), exactly as deployed; this process
+hosts the OneFile simulator (strict sliding-window limit, latency with jitter) and PostgreSQL
+data generated and seeded as a centre on an ordinary day. Every figure comes from one run: the
+simulator's call log (pacing, 429s, calls per learner), the service's /metrics (SQL statements)
+and its process (CPU time, peak RSS). The incumbent baseline runs on the same data and the same
+simulator. Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from app.bench.incumbent import Incumbent
+from app.db.migrate import migrate
+from app.db.pool import _init_connection
+from app.demo.embedded import embedded_postgres
+from app.demo.generate import generate_picsweb
+from app.demo.picsweb_schema import create_picsweb_tables
+from app.demo.run import SIM_TOKEN, serve
+from app.demo.seed_enrolled import seed_enrolled
+from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / ".bench"
+TOKEN = "bench-service-token-0123456789"  # noqa: S105 - a throw-away local service
+FINAL = {"succeeded", "partial", "failed"}
+
+
+@dataclass
+class Options:
+    learners: int = 1000
+    rate: int = 1000
+    period: float = 10.0
+    latency: float = 0.04
+    jitter: float = 0.5
+    refreshes: int = 10
+    changed: float = 0.10
+    baseline: bool = True
+    memory_learners: int = 0
+
+
+@dataclass
+class SyncRun:
+    job: dict[str, Any]
+    seconds: float
+    calls: int
+    calls_429: int
+    pacing: float | None
+    cpu_seconds: float
+    statements: float
+    learners: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ServiceProcess:
+    """The service as deployed: a uvicorn process, its CPU time and peak RSS watched."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.ps = psutil.Process(proc.pid)
+        self.peak_rss = 0
+        self._watch = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            while True:
+                self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
+                await asyncio.sleep(0.05)
+
+    def cpu(self) -> float:
+        t = self.ps.cpu_times()
+        return float(t.user + t.system)
+
+    async def stop(self) -> None:
+        self._watch.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.terminate()
+        await asyncio.wait_for(self.proc.wait(), 60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
+    port = _free_port()
+    with log.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", cwd=ROOT, env=env,
+            stdout=sink, stderr=sink,
+        )  # fmt: skip
+    svc = ServiceProcess(proc, f"http://127.0.0.1:{port}")
+    try:
+        async with httpx.AsyncClient(base_url=svc.url) as probe:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    r = await probe.get("/health")
+                    if r.status_code == 200 and r.json().get("leader"):
+                        break
+                if proc.returncode is not None:
+                    raise RuntimeError(f"the service exited; see {log}")
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"the service did not become leader; see {log}")
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def _statements(api: httpx.AsyncClient) -> float:
+    text = (await api.get("/metrics")).text
+    m = re.search(r"^onefile_sync_db_statements_total (\S+)$", text, re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+async def _wait_job(api: httpx.AsyncClient, job_id: int, every: float = 0.05) -> dict[str, Any]:
+    while True:
+        job: dict[str, Any] = (await api.get(f"/jobs/{job_id}")).json()
+        if job["status"] in FINAL:
+            return job
+        await asyncio.sleep(every)
+
+
+def pacing(times: list[float], rate: int, period: float) -> float | None:
+    """(calls − 1) ÷ (limit ÷ period) ÷ (last call − first call): 1.0 is the quota's limit."""
+    if len(times) < 2:
+        return None
+    span = max(times) - min(times)
+    return (len(times) - 1) / (rate / period) / span if span > 0 else None
+
+
+async def run_sync(
+    api: httpx.AsyncClient,
+    sim: SimulatorState,
+    svc: ServiceProcess,
+    opts: Options,
+    body: dict[str, Any],
+    during: Any = None,
+) -> SyncRun:
+    before_calls = len(sim.calls)
+    cpu0, st0 = svc.cpu(), await _statements(api)
+    t0 = time.monotonic()
+    r = await api.post("/sync", json=body)
+    r.raise_for_status()
+    job_id = r.json()["id"]
+    side = asyncio.create_task(during(job_id)) if during else None
+    job = await _wait_job(api, job_id)
+    seconds = time.monotonic() - t0
+    extra = await side if side else {}
+    calls = sim.calls[before_calls:]
+    learners = int(job["progress"]["total"] or 0)
+    return SyncRun(
+        job=job,
+        seconds=seconds,
+        calls=len(calls),
+        calls_429=sum(1 for c in calls if c.status == 429),
+        pacing=pacing([c.t for c in calls], opts.rate, opts.period),
+        cpu_seconds=svc.cpu() - cpu0,
+        statements=await _statements(api) - st0,
+        learners=learners,
+        extra=extra,
+    )
+
+
+async def prepare(admin_url: str, learners: int, sim: SimulatorState) -> tuple[str, list[int]]:
+    name = "onefile_sync_bench"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    db_url = _with_db(admin_url, name)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await _init_connection(conn)
+        await create_picsweb_tables(conn)
+        await migrate(conn)
+        await generate_picsweb(conn, learners=learners, seed=11)
+        await seed_enrolled(conn, sim)
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM picsweb.learners WHERE onefile_user_id IS NOT NULL ORDER BY id"
+            )
+        ]
+    finally:
+        await conn.close()
+    return db_url, ids
+
+
+def _with_db(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+def _service_env(
+    db_url: str, sim_url: str, opts: Options, rate: int, period: float
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ONEFILE_", "SERVICE_"))}
+    env.update(
+        DATABASE_URL=db_url,
+        ONEFILE_BASE_URL=sim_url,
+        ONEFILE_API_TOKEN=SIM_TOKEN,
+        ONEFILE_ORGANISATION_ID="1",
+        ONEFILE_CLASSROOM_ID="1",
+        ONEFILE_RATE_LIMIT=str(rate),
+        ONEFILE_RATE_PERIOD=str(period),
+        SERVICE_API_TOKEN=TOKEN,
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+async def bench(opts: Options, admin_url: str) -> dict[str, Any]:
+    OUT.mkdir(exist_ok=True)
+    sim_cfg = SimulatorConfig(
+        rate_limit=opts.rate, rate_period=opts.period, latency=opts.latency,
+        latency_jitter=opts.jitter, seed=5,
+    )  # fmt: skip
+    sim_app = create_simulator_app(sim_cfg)
+    sim: SimulatorState = sim_app.state.sim
+    t = time.monotonic()
+    db_url, learner_ids = await prepare(admin_url, opts.learners, sim)
+    print(f"prepared {len(learner_ids)} enrolled learners in {time.monotonic() - t:.1f} s")
+    results: dict[str, Any] = {"options": asdict(opts), "learners": len(learner_ids)}
+    async with serve(sim_app, "off") as sim_base:
+        sim_url = f"{sim_base}{sim_cfg.path_prefix}/"
+        env = _service_env(db_url, sim_url, opts, opts.rate, opts.period)
+        async with (
+            service_process(env, OUT / "service.log") as svc,
+            httpx.AsyncClient(
+                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            ) as api,
+        ):
+            full = await run_sync(api, sim, svc, opts, {"full": True})
+            print(f"full exchange: {full.seconds:.1f} s, {full.calls} calls")
+
+            async def refreshes(job_id: int) -> dict[str, Any]:
+                await asyncio.sleep(min(2.0, full.seconds / 4))
+                rng = random.Random(3)
+                latencies = []
+                for _ in range(opts.refreshes):
+                    learner = rng.choice(learner_ids)
+                    t0 = time.monotonic()
+                    r = await api.post("/refresh", json={"learner_ids": [learner]})
+                    r.raise_for_status()
+                    job = await _wait_job(api, r.json()["id"], every=0.01)
+                    latencies.append(time.monotonic() - t0)
+                    assert job["status"] == "succeeded", job
+                    await asyncio.sleep(0.2)
+                sync_job = (await api.get(f"/jobs/{job_id}")).json()
+                return {
+                    "refresh_seconds": latencies,
+                    "sync_running": sync_job["status"] == "running",
+                }
+
+            during = await run_sync(api, sim, svc, opts, {"full": True}, refreshes)
+            slowest = max(during.extra["refresh_seconds"])
+            print(f"refresh during a full exchange: slowest {slowest:.3f} s")
+            quiet = await run_sync(api, sim, svc, opts, {})
+            print(f"a day with no change: {quiet.calls} calls")
+            changed = sim.apply_changes(opts.changed, seed=9)
+            typical = await run_sync(api, sim, svc, opts, {})
+            print(
+                f"a typical day ({len(changed)} changed): {typical.seconds:.1f} s, "
+                f"{typical.calls} calls"
+            )
+            results.update(
+                full=asdict(full), during=asdict(during), quiet=asdict(quiet),
+                typical=asdict(typical), peak_rss=svc.peak_rss,
+            )  # fmt: skip
+        if opts.baseline:
+            onefile_ids = [u["ID"] for u in sim.users(role=1)]
+            before = len(sim.calls)
+            base = await Incumbent(sim_url, SIM_TOKEN, opts.period).exchange(onefile_ids)
+            results["baseline"] = asdict(base)
+            results["baseline"]["calls_429"] = sum(1 for c in sim.calls[before:] if c.status == 429)
+            print(f"incumbent: {base.seconds:.1f} s, {base.calls} calls")
+    return results
+
+
+async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
+    """Peak RSS of the service over a full exchange of `n` learners (quota out of the way)."""
+    opts = Options(learners=n, rate=1_000_000, period=10.0, latency=0.0, baseline=False)
+    sim_cfg = SimulatorConfig(rate_limit=opts.rate, rate_period=opts.period, seed=5)
+    sim_app = create_simulator_app(sim_cfg)
+    sim: SimulatorState = sim_app.state.sim
+    db_url, ids = await prepare(admin_url, n, sim)
+    async with serve(sim_app, "off") as sim_base:
+        env = _service_env(
+            db_url, f"{sim_base}{sim_cfg.path_prefix}/", opts, opts.rate, opts.period
+        )
+        async with (
+            service_process(env, OUT / "service-memory.log") as svc,
+            httpx.AsyncClient(
+                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            ) as api,
+        ):
+            rss_idle = svc.peak_rss
+            run = await run_sync(api, sim, svc, opts, {"full": True})
+            return {
+                "learners": len(ids),
+                "peak_rss": svc.peak_rss,
+                "rss_idle": rss_idle,
+                "run": asdict(run),
+            }
+
+
+def report(res: dict[str, Any]) -> tuple[list[tuple[str, str, str, bool | None]], bool]:
+    """Rows of (figure, value, target, met) and whether every target was met."""
+    o = res["options"]
+    quota_per_s = o["rate"] / o["period"]
+    full, during, quiet, typical = res["full"], res["during"], res["quiet"], res["typical"]
+    n = max(full["learners"], 1)
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def row(name: str, value: float | None, fmt: str, target: str, ok: bool | None) -> None:
+        rows.append((name, "n/a" if value is None else format(value, fmt), target, ok))
+
+    p = full["pacing"]
+    row("pacing (full exchange)", p, ".3f", "≥ 0.97", p is not None and p >= 0.97)
+    n429 = full["calls_429"] + during["calls_429"] + quiet["calls_429"] + typical["calls_429"]
+    row("429 answers (all runs)", n429, "d", "0", n429 == 0)
+    cpl = full["calls"] / n
+    row("OneFile calls per learner, full exchange", cpl, ".3f", "≤ 1.1", cpl <= 1.1)
+    speed = (n / full["seconds"]) / (quota_per_s / 2)
+    row("speed: learners/s ÷ (quota/s ÷ 2)", speed, ".2f", "≥ 1.6", speed >= 1.6)
+    qpl = quiet["calls"] / n
+    row("OneFile calls per learner, a day with no change", qpl, ".4f", "≤ 0.05", qpl <= 0.05)
+    slow = max(during["extra"]["refresh_seconds"])
+    row("slowest of 10 refreshes during a full exchange, s", slow, ".3f", "≤ 1", slow <= 1.0)
+    tpl = typical["calls"] / n
+    row(
+        f"OneFile calls per learner, typical day ({o['changed']:.0%} changed)",
+        tpl,
+        ".3f",
+        "report",
+        None,
+    )
+    if "baseline" in res:
+        b = res["baseline"]["seconds"]
+        r1 = b / full["seconds"]
+        row("incumbent wall time ÷ ours, full exchange", r1, ".1f", "≥ 15", r1 >= 15)
+        r2 = b / typical["seconds"]
+        row("incumbent wall time ÷ ours, typical day", r2, ".1f", "≥ 50", r2 >= 50)
+        row("incumbent calls per learner", res["baseline"]["calls"] / n, ".2f", "report", None)
+    row(
+        "service CPU ms per learner, full exchange",
+        full["cpu_seconds"] * 1000 / n,
+        ".2f",
+        "report",
+        None,
+    )
+    row(
+        "Postgres statements per learner, full exchange",
+        full["statements"] / n,
+        ".2f",
+        "report",
+        None,
+    )
+    row("service peak RSS, MB", res["peak_rss"] / 2**20, ".0f", "report", None)
+    if "memory" in res:
+        m = res["memory"]
+        mb = m["peak_rss"] / 2**20
+        row(
+            f"service peak RSS, exchange of {m['learners']:,} learners, MB",
+            mb,
+            ".0f",
+            "≤ 200",
+            mb <= 200,
+        )
+    ok = all(r[3] is not False for r in rows)
+    return rows, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m app.bench.run", description=__doc__)
+    ap.add_argument("--learners", type=int, default=1000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--period", type=float, default=10.0)
+    ap.add_argument("--latency", type=float, default=0.04)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument(
+        "--memory-learners",
+        type=int,
+        default=0,
+        help="also measure peak RSS over an exchange of this many learners",
+    )
+    a = ap.parse_args(argv)
+    opts = Options(
+        learners=a.learners,
+        rate=a.rate,
+        period=a.period,
+        latency=a.latency,
+        baseline=not a.no_baseline,
+        memory_learners=a.memory_learners,
+    )
+
+    async def go(admin: str) -> dict[str, Any]:
+        res = await bench(opts, admin)
+        if opts.memory_learners:
+            res["memory"] = await bench_memory(opts.memory_learners, admin)
+        return res
+
+    admin = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if admin:
+        res = asyncio.run(go(admin))
+    else:
+        with embedded_postgres(ROOT / ".pgdata" / "bench") as url:
+            res = asyncio.run(go(url))
+    rows, ok = report(res)
+    res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    (OUT / "results.json").write_text(json.dumps(res, indent=2, default=str))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'figure'.ljust(width)}  {'value':>10}  target")
+    for name, value, target, met in rows:
+        mark = "" if met is None else (" ok" if met else " MISSED")
+        print(f"{name.ljust(width)}  {value:>10}  {target}{mark}")
+    print(f"\nresults in {OUT / 'results.json'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
