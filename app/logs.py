@@ -6,11 +6,19 @@ keys, so a stray field holding personal data cannot leak into the logs by accide
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
 import sys
 from typing import Any
+
+# Set by the worker for each job's task and by the exchange for each learner, so that every
+# line logged on their behalf (a OneFile call, a retry) carries them without passing them down.
+job_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("job_id", default=None)
+learner_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "learner_id", default=None
+)
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -60,6 +68,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        job_id, learner_id = job_id_var.get(), learner_id_var.get()
+        if job_id is not None:
+            out["job_id"] = job_id
+        if learner_id is not None:
+            out["learner_id"] = learner_id
         for key, value in record.__dict__.items():
             if key in _STD:
                 continue

@@ -19,6 +19,7 @@ import asyncpg
 
 from app.jobs.models import PRIORITY_OF, Job, Outcome
 from app.jobs.store import JobStore
+from app.logs import job_id_var
 from app.metrics import Metrics
 from app.onefile.errors import OneFileError
 from app.onefile.quota import call_priority
@@ -148,6 +149,7 @@ class WorkerPool:
 
     async def _run(self, job: Job) -> None:
         call_priority.set(PRIORITY_OF[job.kind])  # this task's OneFile calls jump the batch
+        job_id_var.set(job.id)
         started = time.monotonic()
         log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
         if job.attempts > self._cfg.max_attempts:
