@@ -1,0 +1,344 @@
+"""Enrolment ("learner upload", rules A1–A9): one PICSWeb learner becomes a OneFile learner.
+
+Steps, each resumable: mark the enrolment in progress → main officer (A4) → employer (A3) →
+the learner (A6) → qualifications (A7) → due reviews (A8) → mark it finished. Every OneFile id
+is stored the moment OneFile answers, in a short write of its own; a rerun after a crash or a
+OneFile fault checks what is linked and continues from there without duplicating (A2, A5).
+The job result lists what was created, found and skipped as ids and counts, never personal data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.exchange import enrol_plan as plan
+from app.exchange.deps import ExchangeDeps
+from app.exchange.eligibility import enrolment_problems
+from app.exchange.uploads import (
+    CREATE_ROUNDS,
+    ExchangeStepError,
+    Link,
+    OfficerLinker,
+    PlacementLinker,
+    count_call,
+    counting_calls,
+    upload_due_reviews,
+)
+from app.jobs.models import Job, Outcome
+from app.jobs.worker import Handler, JobContext
+from app.onefile import records
+from app.onefile.errors import OneFileAmbiguous, OneFileError
+from app.picsweb.enrolment_repo import EnrolmentRepo, LearnerQualificationRecord, LearnerRecord
+from app.picsweb.lookup import EnrolmentFacts, LearnerState
+
+log = logging.getLogger("app.exchange")
+
+
+@dataclass
+class _Report:
+    """Counts and ids of one enrolment run (this attempt's work; links are cumulative)."""
+
+    onefile_user_id: int | None = None
+    resumed: bool = False
+    created: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("learner", "officers", "placements", "learning_aims", "reviews"), 0
+        )
+    )
+    linked: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("learner", "officers", "placements", "learning_aims", "reviews"), 0
+        )
+    )
+    officer_ids: list[int] = field(default_factory=list)
+    organisation_id: int | None = None
+    learning_aims: dict[str, int] = field(default_factory=dict)  # lq id → aim id
+    reviews: dict[str, int] = field(default_factory=dict)  # review id → OneFile review id
+    qualifications_not_in_onefile: list[int] = field(default_factory=list)
+    reviews_not_eligible: int = 0
+    reviews_without_officer: list[int] = field(default_factory=list)
+    calls: list[int] = field(default_factory=lambda: [0])  # the live counter of this job
+
+    def count(self, kind: str, link: Link) -> None:
+        if link.how == "created":
+            self.created[kind] += 1
+        elif link.how == "found":
+            self.linked[kind] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "onefile_user_id": self.onefile_user_id,
+            "resumed": self.resumed,
+            "created": self.created,
+            "linked": self.linked,
+            "officer_ids": self.officer_ids,
+            "organisation_id": self.organisation_id,
+            "learning_aims": self.learning_aims,
+            "reviews": self.reviews,
+            "skipped": {
+                "qualifications_not_in_onefile": self.qualifications_not_in_onefile,
+                "reviews_not_eligible": self.reviews_not_eligible,
+                "reviews_without_officer": self.reviews_without_officer,
+            },
+            "onefile_calls": self.calls[0],
+        }
+
+
+def _facts(learner: LearnerRecord, has_placement: bool) -> EnrolmentFacts:
+    return EnrolmentFacts(
+        state=LearnerState(learner.id, learner.onefile_user_id, learner.enrolment_status),
+        email=learner.email,
+        uln=learner.uln,
+        main_officer_id=learner.main_officer_id,
+        main_officer_found=learner.main_officer_found,
+        has_placement=has_placement,
+    )
+
+
+class Enrolment:
+    """Runs enrolment jobs; one instance per process, so its linkers' locks are shared."""
+
+    def __init__(self, deps: ExchangeDeps) -> None:
+        self._deps = deps
+        self._repo = EnrolmentRepo(deps.pool)
+        self.officers = OfficerLinker(deps, self._repo)
+        self.placements = PlacementLinker(deps, self._repo)
+
+    async def __call__(self, job: Job, ctx: JobContext) -> Outcome:
+        learner_id = job.learner_id
+        if learner_id is None:
+            return Outcome("failed", error="an enrol job needs a learner id")
+        with counting_calls() as calls:
+            report = _Report(calls=calls)
+            try:
+                outcome = await self._enrol(job, learner_id, report)
+            except (OneFileError, ExchangeStepError) as exc:
+                # What was created stays linked; enrolling again continues from there.
+                outcome = Outcome("failed", error=str(exc))
+                log.warning(
+                    "enrolment stopped",
+                    extra={"job_id": job.id, "learner_id": learner_id, "error": outcome.error},
+                )
+        if outcome.status == "failed":
+            await ctx.fail_learner(learner_id, outcome.error or "enrolment failed")
+            if not outcome.result:
+                outcome = Outcome("failed", result=report.as_dict(), error=outcome.error)
+        return outcome
+
+    async def _enrol(self, job: Job, learner_id: int, report: _Report) -> Outcome:
+        repo, deps = self._repo, self._deps
+        learner = await repo.learner(learner_id)
+        if learner is None:
+            return Outcome("failed", error=f"learner {learner_id} does not exist")
+        if learner.onefile_user_id is not None and learner.enrolment_status != "in_progress":
+            return Outcome(
+                "succeeded",
+                result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
+            )
+        placements = await repo.placements(learner_id)
+        problems = enrolment_problems(_facts(learner, bool(placements)))
+        if problems:  # A1 is checked by the API too; the data may have changed since
+            return Outcome(
+                "failed",
+                error=f"learner {learner_id} cannot be enrolled: "
+                + "; ".join(p.message for p in problems),
+            )
+        previous = await repo.start_enrolment(learner_id, job.id)
+        report.resumed = previous is not None
+        assert learner.main_officer_id is not None  # enrolment_problems checked it
+
+        # A4: the main officer (the learner's default assessor); A3: the employer.
+        main = await self._officer(learner.main_officer_id, report)
+        employer = plan.choose_employer(placements)
+        assert employer is not None  # enrolment_problems checked there is a placement
+        report.organisation_id = employer.organisation_id
+        placement = await self.placements.link(employer.organisation_id)
+        report.count("placements", placement)
+
+        # A6: the learner.
+        user_id, fresh = await self._learner(
+            learner, main, placement.onefile_id, search=report.resumed, report=report
+        )
+        report.onefile_user_id = user_id
+
+        # A7: qualifications. A learner created just now has no aims or reviews to look for.
+        await self._qualifications(learner_id, user_id, fresh=fresh, report=report)
+
+        # A8: reviews; their officers first, so that each is counted in this report (A4).
+        today = plan.uk_today(deps.now())
+        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+        for officer_id in plan.officers_to_upload(learner.main_officer_id, [], due):
+            await self._officer(officer_id, report)
+        reviews = await upload_due_reviews(
+            deps,
+            self.officers,
+            learner_id,
+            user_id,
+            learner.main_officer_id,
+            today,
+            existing_onefile_reviews=[] if fresh else None,
+        )
+        report.created["reviews"] += len(reviews.created)
+        report.linked["reviews"] += len(reviews.linked)
+        report.reviews = {str(k): v for k, v in {**reviews.linked, **reviews.created}.items()}
+        report.reviews_not_eligible = reviews.not_eligible
+        report.reviews_without_officer = reviews.without_officer
+
+        await repo.finish_enrolment(learner_id, user_id, report.as_dict())
+        log.info(
+            "learner enrolled",
+            extra={"job_id": job.id, "learner_id": learner_id, "onefile_user_id": user_id},
+        )
+        return Outcome("succeeded", result=report.as_dict())
+
+    async def _officer(self, officer_id: int, report: _Report) -> int:
+        link = await self.officers.link(officer_id)
+        if officer_id not in report.officer_ids:
+            report.officer_ids.append(officer_id)
+            report.count("officers", link)
+        return link.onefile_id
+
+    async def _learner(
+        self,
+        learner: LearnerRecord,
+        default_assessor_id: int,
+        placement_id: int,
+        *,
+        search: bool,
+        report: _Report,
+    ) -> tuple[int, bool]:
+        """(OneFile user id, created by this run). A resumed enrolment looks the learner up
+        by MISID first: a crash may have come between OneFile's answer and our write."""
+        if learner.onefile_user_id is not None:
+            return learner.onefile_user_id, False
+        if search:
+            found = await self._find_learner(learner.id)
+            if found is not None:
+                await self._repo.link_learner(learner.id, found)
+                report.linked["learner"] += 1
+                return found, False
+        deps = self._deps
+        body = plan.learner_payload(
+            learner,
+            organisation_id=deps.organisation_id,
+            classroom_id=deps.classroom_id,
+            default_assessor_id=default_assessor_id,
+            placement_id=placement_id,
+        )
+        for _ in range(CREATE_ROUNDS):
+            try:
+                count_call()
+                user = await deps.onefile.create_user(body)
+            except OneFileAmbiguous:
+                found = await self._find_learner(learner.id)
+                if found is not None:
+                    await self._repo.link_learner(learner.id, found)
+                    report.linked["learner"] += 1
+                    return found, False
+                continue
+            await self._repo.link_learner(learner.id, user.id)
+            report.created["learner"] += 1
+            return user.id, True
+        raise ExchangeStepError(
+            f"OneFile did not confirm the creation of learner {learner.id} "
+            f"after {CREATE_ROUNDS} attempts"
+        )
+
+    async def _find_learner(self, learner_id: int) -> int | None:
+        misid = plan.learner_misid(learner_id)
+        count_call()
+        users = await self._deps.onefile.search_users(
+            {
+                "OrganisationID": self._deps.organisation_id,
+                "Role": records.ROLE_LEARNER,
+                "MISID": misid,
+            }
+        )
+        matches = [u.id for u in users if u.misid == misid]
+        return min(matches) if matches else None
+
+    async def _aims(self, user_id: int) -> list[records.LearningAim]:
+        count_call()
+        return await self._deps.onefile.learning_aims(user_id)
+
+    async def _qualifications(
+        self, learner_id: int, user_id: int, *, fresh: bool, report: _Report
+    ) -> None:
+        deps, repo = self._deps, self._repo
+        uploadable, skipped = plan.split_qualifications(
+            await repo.learner_qualifications(learner_id)
+        )
+        report.qualifications_not_in_onefile = skipped
+        if not uploadable:
+            return
+        # One search of the learner's aims, unless the learner is new: then there are none.
+        aims = [] if fresh else await self._aims(user_id)
+        by_id = {a.id: a for a in aims}
+        free = plan.reusable_aims(
+            aims, [lq.onefile_learning_aim_id for lq in uploadable if lq.onefile_learning_aim_id]
+        )
+        for lq in uploadable:
+            assert lq.onefile_standard_id is not None
+            aim_id = lq.onefile_learning_aim_id
+            current = by_id.get(aim_id) if aim_id is not None else None
+            if aim_id is None:
+                reuse = free.get(lq.onefile_standard_id)
+                if reuse:
+                    current = reuse.pop(0)
+                    aim_id = current.id
+                    await repo.link_learning_aim(lq.id, aim_id)
+                    report.linked["learning_aims"] += 1
+                else:
+                    aim_id, current = await self._assign(learner_id, lq, user_id, report)
+            report.learning_aims[str(lq.id)] = aim_id
+            if current is None and aim_id in by_id:
+                current = by_id[aim_id]
+            fields = plan.aim_fields(lq, current)
+            if fields:
+                count_call()
+                await deps.onefile.update_learning_aim(aim_id, fields)
+            if lq.assessor_officer_id is not None:
+                assessor = await self._officer(lq.assessor_officer_id, report)
+                if current is None or current.lead_assessor_id != assessor:
+                    count_call()
+                    await deps.onefile.assign_lead_assessor(
+                        assessor, user_id, lq.onefile_standard_id
+                    )
+
+    async def _assign(
+        self, learner_id: int, lq: LearnerQualificationRecord, user_id: int, report: _Report
+    ) -> tuple[int, records.LearningAim | None]:
+        """Assign the standard; (new aim id, the aim when it was found after an ambiguity)."""
+        assert lq.onefile_standard_id is not None
+        repo = self._repo
+        for _ in range(CREATE_ROUNDS):
+            try:
+                count_call()
+                aim_id = await self._deps.onefile.assign_standard(lq.onefile_standard_id, user_id)
+            except OneFileAmbiguous:
+                aims = await self._aims(user_id)
+                linked = [
+                    x.onefile_learning_aim_id
+                    for x in await repo.learner_qualifications(learner_id)
+                    if x.onefile_learning_aim_id is not None
+                ]
+                found = plan.reusable_aims(aims, linked).get(lq.onefile_standard_id)
+                if found:
+                    await repo.link_learning_aim(lq.id, found[0].id)
+                    report.linked["learning_aims"] += 1
+                    return found[0].id, found[0]
+                continue
+            await repo.link_learning_aim(lq.id, aim_id)
+            report.created["learning_aims"] += 1
+            return aim_id, None
+        raise ExchangeStepError(
+            f"OneFile did not confirm the assignment of learner qualification {lq.id} "
+            f"after {CREATE_ROUNDS} attempts"
+        )
+
+
+def make_enrol_handler(deps: ExchangeDeps) -> Handler:
+    """The `enrol` job handler (rules A1–A9)."""
+    return Enrolment(deps)

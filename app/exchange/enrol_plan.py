@@ -1,0 +1,279 @@
+"""Enrolment rules as pure functions: employer (A3), officers (A4), payloads (A6, A7), reviews (A8).
+
+No I/O here: plain PICSWeb records in, OneFile payloads and decisions out. PICSWeb dates and
+times are UK local time (Europe/London); OneFile speaks UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.onefile import records
+from app.picsweb.enrolment_repo import (
+    LearnerQualificationRecord,
+    LearnerRecord,
+    OfficerRecord,
+    PlacementRecord,
+    ReviewRecord,
+)
+
+UK = ZoneInfo("Europe/London")
+WORK_PLACEMENT = "P"
+NORMAL_REVIEW = "N"
+ATTENDED_UNKNOWN = "U"
+DEFAULT_REVIEW_START = dt.time(9, 0)
+REVIEW_LENGTH = dt.timedelta(hours=1)
+
+
+def uk_today(now: dt.datetime) -> dt.date:
+    """The date in the UK at the instant `now` (aware)."""
+    return now.astimezone(UK).date()
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None
+
+
+# ---- A3: the employer -----------------------------------------------------------------------
+
+
+def choose_employer(placements: Iterable[PlacementRecord]) -> PlacementRecord | None:
+    """The most recent work placement (`P`), else the most recent of any type (A3).
+
+    Most recent: the latest start_date, ties broken by the highest id.
+    """
+    rows = list(placements)
+    work = [p for p in rows if p.type == WORK_PLACEMENT]
+    candidates = work or rows
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (p.start_date, p.id))
+
+
+# ---- A4: officers -----------------------------------------------------------------------
+
+
+def review_officer(review: ReviewRecord, main_officer_id: int | None) -> int | None:
+    """The review's assessor: its officer, else the learner's main officer (A8)."""
+    return review.officer_id if review.officer_id is not None else main_officer_id
+
+
+def officers_to_upload(
+    main_officer_id: int | None,
+    qualifications: Iterable[LearnerQualificationRecord],
+    reviews: Iterable[ReviewRecord],
+) -> list[int]:
+    """Officer ids in upload order, each once (A4): the main officer, the assessor of each
+    uploaded qualification, the officer of each uploaded review."""
+    ordered: dict[int, None] = {}
+    if main_officer_id is not None:
+        ordered[main_officer_id] = None
+    for lq in qualifications:
+        if lq.onefile_standard_id is not None and lq.assessor_officer_id is not None:
+            ordered.setdefault(lq.assessor_officer_id)
+    for review in reviews:
+        officer = review_officer(review, main_officer_id)
+        if officer is not None:
+            ordered.setdefault(officer)
+    return list(ordered)
+
+
+def officer_payload(officer: OfficerRecord, organisation_id: int) -> dict[str, Any]:
+    """A OneFile assessor: name only, and MISID = ident (A4)."""
+    body: dict[str, Any] = {
+        "OrganisationID": organisation_id,
+        "FirstName": officer.first_name,
+        "LastName": officer.surname,
+        "Role": records.ROLE_ASSESSOR,
+    }
+    ident = _text(officer.ident)
+    if ident is not None:
+        body["MISID"] = ident
+    return body
+
+
+# ---- A6: the learner ----------------------------------------------------------------------
+
+
+def learner_misid(learner_id: int) -> str:
+    return str(learner_id)
+
+
+def learner_payload(
+    learner: LearnerRecord,
+    *,
+    organisation_id: int,
+    classroom_id: int,
+    default_assessor_id: int,
+    placement_id: int,
+) -> dict[str, Any]:
+    """The POST User body of a learner (A6); blank optional fields are left out."""
+    body: dict[str, Any] = {
+        "OrganisationID": organisation_id,
+        "ClassroomID": classroom_id,
+        "Role": records.ROLE_LEARNER,
+        "MISID": learner_misid(learner.id),
+        "FirstName": learner.first_name,
+        "LastName": learner.surname,
+        "Email": _text(learner.email),
+        "DefaultAssessorID": default_assessor_id,
+        "PlacementID": placement_id,
+    }
+    optional_text = {
+        "Telephone": learner.telephone,
+        "MobileNumber": learner.mobile,
+        "ULN": learner.uln,
+        "NINO": learner.nino,
+        "L12": learner.ethnicity,
+        "L13": learner.sex,
+        "L15": learner.disability,
+    }
+    for name, value in optional_text.items():
+        text = _text(value)
+        if text is not None:
+            body[name] = text
+    optional_dates = {
+        "DOB": learner.dob,
+        "StartOn": learner.start_date,
+        "PlannedEndDate": learner.planned_end_date,
+    }
+    for name, day in optional_dates.items():
+        if day is not None:
+            body[name] = records.format_date(day)
+    return body
+
+
+# ---- A7: qualifications ------------------------------------------------------------------
+
+
+def split_qualifications(
+    qualifications: Iterable[LearnerQualificationRecord],
+) -> tuple[list[LearnerQualificationRecord], list[int]]:
+    """(those available in OneFile, ids of the others) — the others are skipped (A7)."""
+    rows = list(qualifications)
+    uploadable = [lq for lq in rows if lq.onefile_standard_id is not None]
+    skipped = [lq.id for lq in rows if lq.onefile_standard_id is None]
+    return uploadable, skipped
+
+
+def _aim_values(lq: LearnerQualificationRecord) -> dict[str, Any]:
+    """PICSWeb-side values of the learning aim fields A7 sets, keyed by OneFile name."""
+    values: dict[str, Any] = {}
+    for picsweb_name, onefile_name in records.AIM_DATE_FIELDS.items():
+        values[onefile_name] = getattr(lq, picsweb_name)
+    for picsweb_name, onefile_name in records.AIM_TEXT_FIELDS.items():
+        values[onefile_name] = _text(getattr(lq, picsweb_name))
+    return values
+
+
+def aim_fields(
+    lq: LearnerQualificationRecord, current: records.LearningAim | None = None
+) -> dict[str, Any]:
+    """The POST LearningAim/{id} body (A7): the fields set in PICSWeb, dates as midnight UTC.
+
+    With the aim as OneFile holds it (`current`), only the fields that differ: a resumed
+    enrolment sends nothing for an aim it already updated. Empty: no call is needed.
+    """
+    body: dict[str, Any] = {}
+    onefile_names = {**records.AIM_DATE_FIELDS, **records.AIM_TEXT_FIELDS}
+    by_onefile = {v: k for k, v in onefile_names.items()}
+    for name, value in _aim_values(lq).items():
+        if value is None:
+            continue
+        if current is not None and getattr(current, by_onefile[name]) == value:
+            continue
+        body[name] = records.format_date(value) if isinstance(value, dt.date) else value
+    return body
+
+
+def reusable_aims(
+    aims: Sequence[records.LearningAim], linked_aim_ids: Iterable[int]
+) -> dict[int, list[records.LearningAim]]:
+    """OneFile aims not linked to any of the learner's qualifications, by StandardID (oldest
+    first): an aim assigned before a crash, waiting to be linked instead of assigned again."""
+    linked = set(linked_aim_ids)
+    free: dict[int, list[records.LearningAim]] = {}
+    for aim in sorted(aims, key=lambda a: a.id):
+        if aim.id not in linked and aim.standard_id is not None:
+            free.setdefault(aim.standard_id, []).append(aim)
+    return free
+
+
+# ---- A8: reviews -----------------------------------------------------------------------
+
+
+def review_is_due(review: ReviewRecord, today: dt.date) -> bool:
+    """Type `N`, planned strictly after today (UK dates) and attended `U` (A8)."""
+    return (
+        review.type == NORMAL_REVIEW
+        and review.attended == ATTENDED_UNKNOWN
+        and review.planned_date is not None
+        and review.planned_date > today
+    )
+
+
+def reviews_to_upload(
+    reviews: Iterable[ReviewRecord], today: dt.date
+) -> tuple[list[ReviewRecord], int]:
+    """(due reviews not yet in OneFile, how many unlinked reviews are not eligible)."""
+    due: list[ReviewRecord] = []
+    not_eligible = 0
+    for review in reviews:
+        if review.onefile_review_id is not None:
+            continue
+        if review_is_due(review, today):
+            due.append(review)
+        else:
+            not_eligible += 1
+    return due, not_eligible
+
+
+def review_times(
+    planned_date: dt.date, start_time: dt.time | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """UTC start and end of a review: planned date + start time in UK local time (09:00 when
+    blank), ending one hour later. A time skipped by the spring change is moved forward."""
+    local_time = (start_time or DEFAULT_REVIEW_START).replace(tzinfo=None)
+    local = dt.datetime.combine(planned_date, local_time, tzinfo=UK)
+    start = local.astimezone(dt.UTC)
+    # A wall time that does not exist (01:30 on the spring-forward day) round-trips to a
+    # different wall time; zoneinfo then resolves it with the offset before the change,
+    # which lands in the hour after it — the reading a person would mean.
+    return start, start + REVIEW_LENGTH
+
+
+def visit_payload(
+    *,
+    learner_id: int,
+    organisation_id: int,
+    visit_type_id: int,
+    assessor_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "LearnerID": learner_id,
+        "OrganisationID": organisation_id,
+        "DateFrom": records.format_datetime(start),
+        "DateTo": records.format_datetime(end),
+        "VisitTypeID": visit_type_id,
+        "AssessorID": assessor_id,
+    }
+
+
+def review_payload(
+    *, learner_id: int, visit_id: int, assessor_id: int, start: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "LearnerID": learner_id,
+        "Status": records.REVIEW_STATUS_SCHEDULED,
+        "ScheduledFor": records.format_datetime(start),
+        "VisitID": visit_id,
+        "AssessorID": assessor_id,
+    }

@@ -1,0 +1,362 @@
+"""Uploads shared by the enrolment and the daily exchange: officers, employers, due reviews.
+
+Never a duplicate in OneFile (A5): a linked officer or organisation is reused; one not linked
+is searched in OneFile by MISID (its ident) and linked if found; only then created. Each
+OneFile id is stored the moment OneFile answers. One upload per entity even under concurrency:
+an asyncio lock per entity within the process, and a Postgres advisory lock across processes.
+A create whose outcome is unknown (`OneFileAmbiguous`) is looked for before it is sent again,
+a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.db.pool import Conn
+from app.exchange import enrol_plan as plan
+from app.exchange.deps import ExchangeDeps
+from app.onefile import records
+from app.onefile.errors import OneFileAmbiguous
+from app.picsweb.enrolment_repo import EnrolmentRepo, OfficerRecord, OrganisationRecord
+
+log = logging.getLogger("app.exchange")
+
+CREATE_ROUNDS = 3  # look-then-create rounds after an ambiguous create, then give up
+
+
+class ExchangeStepError(Exception):
+    """A step could not be completed for a reason of ours (not a OneFile error); the message
+    is safe to show: ids only."""
+
+
+# ---- counting OneFile calls per job ------------------------------------------------------
+
+_calls: ContextVar[list[int] | None] = ContextVar("onefile_calls", default=None)
+
+
+def count_call(n: int = 1) -> None:
+    """Count logical OneFile calls (a paged search counts once) for the running job."""
+    box = _calls.get()
+    if box is not None:
+        box[0] += n
+
+
+@contextlib.contextmanager
+def counting_calls() -> Iterator[list[int]]:
+    """Count the OneFile calls made by this task inside the block: `box[0]`."""
+    box = [0]
+    token = _calls.set(box)
+    try:
+        yield box
+    finally:
+        _calls.reset(token)
+
+
+# ---- officers and organisations ------------------------------------------------------
+
+LinkHow = Literal["existing", "found", "created"]
+
+
+@dataclass(frozen=True)
+class Link:
+    onefile_id: int
+    how: LinkHow  # existing: already linked; found: by MISID in OneFile; created: new
+
+
+class _Linker:
+    """Links one kind of PICSWeb entity to its OneFile record, creating it at most once."""
+
+    kind = ""
+
+    def __init__(self, deps: ExchangeDeps, repo: EnrolmentRepo | None = None) -> None:
+        self._deps = deps
+        self._repo = repo or EnrolmentRepo(deps.pool)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def ensure(self, entity_id: int) -> int:
+        """The OneFile id of this entity, linking or creating it first when needed."""
+        return (await self.link(entity_id)).onefile_id
+
+    async def link(self, entity_id: int) -> Link:
+        """As `ensure`, and says whether the link existed, was found or was created."""
+        lock = self._locks.setdefault(entity_id, asyncio.Lock())
+        async with lock:
+            current = await self._linked_id(entity_id, None)
+            if current is not None:
+                return Link(current, "existing")
+            async with self._repo.entity_lock(f"onefile_sync:{self.kind}:{entity_id}") as conn:
+                current = await self._linked_id(entity_id, conn)  # another process may have won
+                if current is not None:
+                    return Link(current, "existing")
+                return await self._link_or_create(entity_id, conn)
+
+    async def _link_or_create(self, entity_id: int, conn: Conn) -> Link:
+        misid = await self._misid(entity_id, conn)
+        found = await self._search(misid) if misid else None
+        if found is not None:
+            await self._store(entity_id, found, conn)
+            return Link(found, "found")
+        for _ in range(CREATE_ROUNDS):
+            try:
+                new_id = await self._create(entity_id, conn)
+            except OneFileAmbiguous:
+                if not misid:
+                    raise ExchangeStepError(
+                        f"OneFile did not confirm the creation of {self.kind} {entity_id}, "
+                        "which has no ident to look it up by; check OneFile before retrying"
+                    ) from None
+                found = await self._search(misid)
+                if found is not None:
+                    await self._store(entity_id, found, conn)
+                    return Link(found, "found")
+                continue
+            await self._store(entity_id, new_id, conn)
+            log.info("created in OneFile", extra={"entity": self.kind, "entity_id": entity_id})
+            return Link(new_id, "created")
+        raise ExchangeStepError(
+            f"OneFile did not confirm the creation of {self.kind} {entity_id} "
+            f"after {CREATE_ROUNDS} attempts"
+        )
+
+    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
+        raise NotImplementedError
+
+    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
+        raise NotImplementedError
+
+    async def _search(self, misid: str) -> int | None:
+        raise NotImplementedError
+
+    async def _create(self, entity_id: int, conn: Conn) -> int:
+        raise NotImplementedError
+
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
+        raise NotImplementedError
+
+
+class OfficerLinker(_Linker):
+    """PICSWeb officers ↔ OneFile assessors (Role 5, name and MISID only: A4, A5)."""
+
+    kind = "officer"
+
+    async def _officer(self, officer_id: int, conn: Conn | None) -> OfficerRecord:
+        officer = await self._repo.officer(officer_id, conn)
+        if officer is None:
+            raise ExchangeStepError(f"officer {officer_id} does not exist")
+        return officer
+
+    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
+        return (await self._officer(entity_id, conn)).onefile_user_id
+
+    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
+        return (await self._officer(entity_id, conn)).ident or None
+
+    async def _search(self, misid: str) -> int | None:
+        count_call()
+        users = await self._deps.onefile.search_users(
+            {
+                "OrganisationID": self._deps.organisation_id,
+                "Role": records.ROLE_ASSESSOR,
+                "MISID": misid,
+            }
+        )
+        matches = [u.id for u in users if u.misid == misid]
+        return min(matches) if matches else None
+
+    async def _create(self, entity_id: int, conn: Conn) -> int:
+        officer = await self._officer(entity_id, conn)
+        count_call()
+        user = await self._deps.onefile.create_user(
+            plan.officer_payload(officer, self._deps.organisation_id)
+        )
+        return user.id
+
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
+        await self._repo.link_officer(entity_id, onefile_id, conn)
+
+
+class PlacementLinker(_Linker):
+    """PICSWeb organisations ↔ OneFile Placements (name and MISID only: A3, A5)."""
+
+    kind = "organisation"
+
+    async def _organisation(self, organisation_id: int, conn: Conn | None) -> OrganisationRecord:
+        org = await self._repo.organisation(organisation_id, conn)
+        if org is None:
+            raise ExchangeStepError(f"organisation {organisation_id} does not exist")
+        return org
+
+    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
+        return (await self._organisation(entity_id, conn)).onefile_placement_id
+
+    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
+        ident = (await self._organisation(entity_id, conn)).ident
+        return ident.strip() if ident and ident.strip() else None
+
+    async def _search(self, misid: str) -> int | None:
+        count_call()
+        rows = await self._deps.onefile.search_placements(
+            {"OrganisationID": self._deps.organisation_id, "MISID": misid}
+        )
+        matches = [p.id for p in rows if p.misid == misid]
+        return min(matches) if matches else None
+
+    async def _create(self, entity_id: int, conn: Conn) -> int:
+        org = await self._organisation(entity_id, conn)
+        count_call()
+        return await self._deps.onefile.create_placement(
+            self._deps.organisation_id, org.name, await self._misid(entity_id, conn)
+        )
+
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
+        await self._repo.link_organisation(entity_id, onefile_id, conn)
+
+
+# ---- reviews (A8, B4) ------------------------------------------------------------------
+
+
+@dataclass
+class ReviewUploadReport:
+    """What `upload_due_reviews` did, as ids and counts (no personal data)."""
+
+    created: dict[int, int] = field(default_factory=dict)  # PICSWeb review id → OneFile id
+    linked: dict[int, int] = field(default_factory=dict)  # found in OneFile (after a crash)
+    not_eligible: int = 0  # unlinked reviews that A8 does not upload
+    without_officer: list[int] = field(default_factory=list)  # due, but nobody to assess
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": {str(k): v for k, v in self.created.items()},
+            "linked": {str(k): v for k, v in self.linked.items()},
+            "not_eligible": self.not_eligible,
+            "without_officer": list(self.without_officer),
+        }
+
+
+async def _free_reviews(
+    repo: EnrolmentRepo, reviews: Sequence[records.Review]
+) -> dict[dt.datetime, list[int]]:
+    """The learner's OneFile reviews no PICSWeb review holds, by ScheduledFor (oldest first)."""
+    candidates = [r for r in reviews if r.scheduled_for is not None]
+    taken = await repo.linked_review_ids([r.id for r in candidates])
+    free: dict[dt.datetime, list[int]] = {}
+    for r in sorted(candidates, key=lambda r: r.id):
+        if r.id not in taken and r.scheduled_for is not None:
+            free.setdefault(r.scheduled_for, []).append(r.id)
+    return free
+
+
+def _take(free: dict[dt.datetime, list[int]], when: dt.datetime) -> int | None:
+    ids = free.get(when)
+    return ids.pop(0) if ids else None
+
+
+async def _learner_reviews(deps: ExchangeDeps, onefile_learner_id: int) -> list[records.Review]:
+    count_call()
+    return await deps.onefile.reviews_of_learner(onefile_learner_id)
+
+
+async def _create_review(
+    deps: ExchangeDeps,
+    repo: EnrolmentRepo,
+    *,
+    onefile_learner_id: int,
+    assessor_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+) -> tuple[int, bool]:
+    """Create the Visit and the Review; (review id, True) — or (id, False) when a review
+    whose creation went unconfirmed turned up in OneFile."""
+    for _ in range(CREATE_ROUNDS):
+        try:
+            count_call()
+            visit_id = await deps.onefile.create_visit(
+                plan.visit_payload(
+                    learner_id=onefile_learner_id,
+                    organisation_id=deps.organisation_id,
+                    visit_type_id=deps.visit_type_id,
+                    assessor_id=assessor_id,
+                    start=start,
+                    end=end,
+                )
+            )
+        except OneFileAmbiguous:
+            continue  # a Visit alone is not a review: at worst an unused visit is left
+        try:
+            count_call()
+            review_id = await deps.onefile.create_review(
+                plan.review_payload(
+                    learner_id=onefile_learner_id,
+                    visit_id=visit_id,
+                    assessor_id=assessor_id,
+                    start=start,
+                )
+            )
+        except OneFileAmbiguous:
+            free = await _free_reviews(repo, await _learner_reviews(deps, onefile_learner_id))
+            found = _take(free, start)
+            if found is not None:
+                return found, False
+            continue
+        return review_id, True
+    raise ExchangeStepError(
+        f"OneFile did not confirm the creation of a review after {CREATE_ROUNDS} attempts"
+    )
+
+
+async def upload_due_reviews(
+    deps: ExchangeDeps,
+    officers: OfficerLinker,
+    learner_id: int,
+    onefile_learner_id: int,
+    main_officer_id: int | None,
+    today: dt.date,
+    existing_onefile_reviews: list[records.Review] | None = None,
+) -> ReviewUploadReport:
+    """Upload every review of the learner that A8 makes due and that has no OneFile id yet.
+
+    `today` is the UK date. Before creating, the learner's OneFile reviews (searched once,
+    or `existing_onefile_reviews` when the caller has them; `[]` for a learner created just
+    now) are looked through for one at the same ScheduledFor that no PICSWeb review holds:
+    it was created before a crash and is linked instead of created again.
+    """
+    repo = EnrolmentRepo(deps.pool)
+    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+    report = ReviewUploadReport(not_eligible=not_eligible)
+    if not due:
+        return report
+    existing = existing_onefile_reviews
+    if existing is None:
+        existing = await _learner_reviews(deps, onefile_learner_id)
+    free = await _free_reviews(repo, existing)
+    for review in due:
+        officer_id = plan.review_officer(review, main_officer_id)
+        if officer_id is None:
+            report.without_officer.append(review.id)
+            continue
+        assert review.planned_date is not None  # review_is_due checked it
+        start, end = plan.review_times(review.planned_date, review.start_time)
+        found = _take(free, start)
+        created = False
+        if found is None:
+            assessor_id = await officers.ensure(officer_id)
+            found, created = await _create_review(
+                deps,
+                repo,
+                onefile_learner_id=onefile_learner_id,
+                assessor_id=assessor_id,
+                start=start,
+                end=end,
+            )
+        if not await repo.link_review(review.id, found):
+            log.warning("review linked meanwhile", extra={"review_id": review.id})
+            continue
+        (report.created if created else report.linked)[review.id] = found
+    return report

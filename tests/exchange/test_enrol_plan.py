@@ -1,0 +1,277 @@
+"""The pure enrolment rules: employer (A3), officers (A4), payloads (A6, A7), reviews (A8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from app.exchange import enrol_plan as plan
+from app.onefile import records
+from app.picsweb.enrolment_repo import (
+    LearnerQualificationRecord,
+    LearnerRecord,
+    OfficerRecord,
+    PlacementRecord,
+    ReviewRecord,
+)
+
+D = dt.date
+JUNE_2 = D(2025, 6, 2)
+
+
+def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualificationRecord:
+    values: dict[str, Any] = dict.fromkeys(
+        (
+            "start_date",
+            "planned_end_date",
+            "registration_number",
+            "registration_date",
+            "achieved_date",
+            "claimed_date",
+            "certificate_applied_date",
+            "certificate_received_date",
+            "assessor_officer_id",
+            "onefile_learning_aim_id",
+        )
+    )
+    values.update(kw)
+    return LearnerQualificationRecord(
+        id=id, qualification_id=1, onefile_standard_id=standard, **values
+    )
+
+
+def review(
+    id: int = 1,
+    planned: D | None = JUNE_2,
+    *,
+    type: str = "N",
+    attended: str = "U",
+    officer: int | None = None,
+    linked: int | None = None,
+    start: dt.time | None = None,
+) -> ReviewRecord:
+    return ReviewRecord(id, type, planned, start, officer, attended, linked)
+
+
+# ---- A3 -----------------------------------------------------------------------------------
+
+
+def test_employer_is_the_most_recent_work_placement() -> None:
+    rows = [
+        PlacementRecord(1, 10, "P", D(2024, 1, 1)),
+        PlacementRecord(2, 20, "P", D(2024, 6, 1)),
+        PlacementRecord(3, 30, "X", D(2025, 1, 1)),  # newer but not a work placement
+    ]
+    assert plan.choose_employer(rows) == rows[1]
+
+
+def test_employer_ties_go_to_the_highest_id_and_any_type_when_no_p() -> None:
+    rows = [
+        PlacementRecord(5, 50, "S", D(2024, 6, 1)),
+        PlacementRecord(7, 70, "S", D(2024, 6, 1)),
+        PlacementRecord(9, 90, "X", D(2023, 6, 1)),
+    ]
+    assert plan.choose_employer(rows) == rows[1]
+    assert plan.choose_employer([]) is None
+
+
+# ---- A4 -----------------------------------------------------------------------------------
+
+
+def test_officers_main_then_assessors_then_review_officers_each_once() -> None:
+    quals = [lq(1, 501, assessor_officer_id=4), lq(2, None, assessor_officer_id=8), lq(3, 502)]
+    reviews = [review(1, officer=6), review(2), review(3, officer=4)]
+    assert plan.officers_to_upload(2, quals, reviews) == [2, 4, 6]
+    assert plan.officers_to_upload(None, [], [review(1)]) == []
+
+
+def test_officer_payload_is_name_and_misid_only() -> None:
+    body = plan.officer_payload(OfficerRecord(3, "Ann", "Lee", " OFF3 ", None), 1)
+    assert body == {
+        "OrganisationID": 1,
+        "FirstName": "Ann",
+        "LastName": "Lee",
+        "Role": records.ROLE_ASSESSOR,
+        "MISID": "OFF3",
+    }
+    assert "MISID" not in plan.officer_payload(OfficerRecord(3, "A", "B", "  ", None), 1)
+
+
+# ---- A6 -----------------------------------------------------------------------------------
+
+
+def learner(**kw: Any) -> LearnerRecord:
+    values: dict[str, Any] = {
+        "id": 42,
+        "first_name": "Jo",
+        "surname": "Bloggs",
+        "email": " jo@example.test ",
+        "telephone": None,
+        "mobile": "",
+        "dob": D(2004, 5, 6),
+        "uln": "1234567890",
+        "nino": None,
+        "start_date": D(2024, 9, 2),
+        "planned_end_date": None,
+        "main_officer_id": 3,
+        "ethnicity": "31",
+        "sex": "M",
+        "disability": None,
+        "onefile_user_id": None,
+        "enrolment_status": None,
+        "main_officer_found": True,
+    }
+    values.update(kw)
+    return LearnerRecord(**values)
+
+
+def test_learner_payload_sends_a6_fields_and_leaves_blanks_out() -> None:
+    body = plan.learner_payload(
+        learner(), organisation_id=1, classroom_id=7, default_assessor_id=100, placement_id=200
+    )
+    assert body == {
+        "OrganisationID": 1,
+        "ClassroomID": 7,
+        "Role": 1,
+        "MISID": "42",
+        "FirstName": "Jo",
+        "LastName": "Bloggs",
+        "Email": "jo@example.test",
+        "DefaultAssessorID": 100,
+        "PlacementID": 200,
+        "ULN": "1234567890",
+        "L12": "31",
+        "L13": "M",
+        "DOB": "2004-05-06T00:00:00.000Z",
+        "StartOn": "2024-09-02T00:00:00.000Z",
+    }
+
+
+def test_learner_record_repr_has_no_personal_data() -> None:
+    assert "Jo" not in repr(learner()) and "example" not in repr(learner())
+
+
+# ---- A7 -----------------------------------------------------------------------------------
+
+
+def test_qualifications_not_in_onefile_are_skipped() -> None:
+    up, skipped = plan.split_qualifications([lq(1, 501), lq(2, None), lq(3, 502)])
+    assert [q.id for q in up] == [1, 3]
+    assert skipped == [2]
+
+
+def test_aim_fields_only_those_set_dates_as_midnight_utc() -> None:
+    q = lq(registration_number="R1", start_date=D(2024, 9, 2), claimed_date=D(2025, 3, 31))
+    assert plan.aim_fields(q) == {
+        "StartDate": "2024-09-02T00:00:00.000Z",
+        "ClaimedDate": "2025-03-31T00:00:00.000Z",
+        "RegistrationNumber": "R1",
+    }
+    assert plan.aim_fields(lq()) == {}
+
+
+def test_aim_fields_against_onefile_send_only_what_differs() -> None:
+    q = lq(registration_number="R1", start_date=D(2024, 9, 2), achieved_date=D(2025, 1, 1))
+    current = records.LearningAim.model_validate(
+        {
+            "ID": 9,
+            "UserID": 1,
+            "StandardID": 501,
+            "StartDate": "2024-09-02T00:00:00Z",
+            "RegistrationNumber": "R1",
+        }
+    )
+    assert plan.aim_fields(q, current) == {"AchievedDate": "2025-01-01T00:00:00.000Z"}
+
+
+def test_reusable_aims_are_unlinked_by_standard() -> None:
+    aims = [
+        records.LearningAim.model_validate({"ID": i, "UserID": 1, "StandardID": s})
+        for i, s in ((3, 501), (1, 501), (2, 502))
+    ]
+    free = plan.reusable_aims(aims, [2])
+    assert {k: [a.id for a in v] for k, v in free.items()} == {501: [1, 3]}
+
+
+# ---- A8 -----------------------------------------------------------------------------------
+
+TODAY = D(2025, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("r", "due"),
+    [
+        (review(planned=D(2025, 6, 2)), True),
+        (review(planned=TODAY), False),  # strictly after today
+        (review(planned=D(2025, 5, 1)), False),
+        (review(type="P"), False),
+        (review(attended="Y"), False),
+        (review(attended="N"), False),
+        (review(planned=None), False),
+    ],
+)
+def test_review_eligibility(r: ReviewRecord, due: bool) -> None:
+    assert plan.review_is_due(r, TODAY) is due
+
+
+def test_reviews_to_upload_ignores_linked_and_counts_not_eligible() -> None:
+    rows = [review(1), review(2, linked=77), review(3, type="P"), review(4, planned=TODAY)]
+    due, not_eligible = plan.reviews_to_upload(rows, TODAY)
+    assert [r.id for r in due] == [1]
+    assert not_eligible == 2
+
+
+def test_uk_today_is_the_uk_date() -> None:
+    late_june = dt.datetime(2025, 6, 1, 23, 30, tzinfo=dt.UTC)  # 00:30 BST on 2 June
+    assert plan.uk_today(late_june) == D(2025, 6, 2)
+    late_january = dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.UTC)  # GMT
+    assert plan.uk_today(late_january) == D(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "utc"),
+    [
+        (D(2025, 6, 15), dt.time(14, 0), "2025-06-15T13:00:00.000Z"),  # BST
+        (D(2025, 1, 15), dt.time(14, 0), "2025-01-15T14:00:00.000Z"),  # GMT
+        (D(2025, 6, 15), None, "2025-06-15T08:00:00.000Z"),  # blank: 09:00 local
+        (D(2025, 1, 15), None, "2025-01-15T09:00:00.000Z"),
+        (D(2025, 3, 30), dt.time(10, 0), "2025-03-30T09:00:00.000Z"),  # clocks went forward
+        (D(2025, 10, 26), dt.time(10, 0), "2025-10-26T10:00:00.000Z"),  # clocks went back
+    ],
+)
+def test_review_times_uk_local_to_utc_one_hour_long(
+    day: D, start: dt.time | None, utc: str
+) -> None:
+    begin, end = plan.review_times(day, start)
+    assert records.format_datetime(begin) == utc
+    assert end - begin == dt.timedelta(hours=1)
+
+
+def test_review_and_visit_payloads() -> None:
+    begin, end = plan.review_times(D(2025, 6, 15), dt.time(14, 0))
+    visit = plan.visit_payload(
+        learner_id=5, organisation_id=1, visit_type_id=2, assessor_id=9, start=begin, end=end
+    )
+    assert visit == {
+        "LearnerID": 5,
+        "OrganisationID": 1,
+        "DateFrom": "2025-06-15T13:00:00.000Z",
+        "DateTo": "2025-06-15T14:00:00.000Z",
+        "VisitTypeID": 2,
+        "AssessorID": 9,
+    }
+    assert plan.review_payload(learner_id=5, visit_id=3, assessor_id=9, start=begin) == {
+        "LearnerID": 5,
+        "Status": 1,
+        "ScheduledFor": "2025-06-15T13:00:00.000Z",
+        "VisitID": 3,
+        "AssessorID": 9,
+    }
+
+
+def test_dataclass_records_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        review().id = 2  # type: ignore[misc]
