@@ -1,0 +1,484 @@
+"""The daily exchange (rules B1–B10): the `refresh` and `sync` job handlers.
+
+A sync first decides who needs exchanging (change detection), then streams those learners in
+batches through `learner_concurrency` consumers:
+
+    detect ─► pending rows (onefile_sync.exchange_state) ─► batches of 500 (3 SQL reads)
+        ─► per learner: LearningAim/Search (+ reviews) ─► merge.plan_learner (pure)
+        ─► OneFile aim updates (B2) ─► review uploads (B4, uploads.py) ─► one PICSWeb transaction
+
+Incremental by default: learners whose OneFile `LastModified` moved since the last finished
+sync (less a safety margin), whose PICSWeb rows moved past the high-water mark stored after our
+own writes, and every learner that failed last time. A full sweep on request, when no sync ever
+finished, or when the last full one is older than `full_sync_every_days`. Reviews are read for
+the whole centre (1,000 a page, cached in Postgres for the job) when that costs fewer calls than
+one search per learner. A rerun of a crashed sync resumes with the learners still pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import weakref
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from app.exchange.deps import ExchangeDeps
+from app.exchange.enrol_plan import uk_today
+from app.exchange.merge import LearnerPlan, due_for_upload, plan_learner
+from app.exchange.uploads import (
+    ExchangeStepError,
+    OfficerLinker,
+    counting_calls,
+    upload_due_reviews,
+)
+from app.jobs.models import Job, Outcome
+from app.jobs.worker import Handler, JobContext
+from app.onefile import records
+from app.onefile.client import MAX_PAGE_SIZE
+from app.onefile.errors import OneFileAuthError, OneFileError
+from app.picsweb.exchange_repo import (
+    ExchangeRepo,
+    LearnerData,
+    LearnerRow,
+    ReviewAlreadyLinked,
+    SyncMode,
+)
+
+log = logging.getLogger("app.exchange")
+
+BATCH_SIZE = 500  # learners read from PICSWeb per batch (one statement per table)
+LAST_MODIFIED_MARGIN = dt.timedelta(minutes=10)  # clocks and in-flight writes at OneFile
+DRY_RUN_LIST_CAP = 1000  # learners listed field by field in a dry run's result
+SEARCH_PAGE = 100  # the client's page size for per-learner searches
+
+
+class _NotExchangeable(Exception):
+    """Bad data on our side: the learner cannot be exchanged as it is."""
+
+
+# ---- state shared by the refresh and sync handlers of one service -----------------------------
+
+
+class _LearnerLocks:
+    """A refresh and a sync never exchange the same learner at the same moment."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, learner_id: int) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(learner_id, asyncio.Lock())
+        self._users[learner_id] = self._users.get(learner_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[learner_id] -= 1
+            if not self._users[learner_id]:
+                del self._users[learner_id], self._locks[learner_id]
+
+
+_shared_locks: weakref.WeakKeyDictionary[object, _LearnerLocks] = weakref.WeakKeyDictionary()
+
+
+def _locks_for(deps: ExchangeDeps) -> _LearnerLocks:
+    return _shared_locks.setdefault(deps.onefile, _LearnerLocks())
+
+
+# ---- one job's run -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Counts:
+    considered: int = 0
+    exchanged: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    picsweb_fields: int = 0
+    qualifications_updated: int = 0
+    reviews_updated: int = 0
+    reviews_created: int = 0
+    onefile_fields: int = 0
+    learning_aims_updated: int = 0
+    reviews_uploaded: int = 0
+    reviews_due_for_upload: int = 0  # dry run
+    reviews_without_officer: int = 0  # due, but no officer to assess them (A8)
+    onefile_calls: int = 0
+
+
+@dataclass
+class _Batch:
+    """A batch of learners; the centre's cached reviews are fetched once for all of them."""
+
+    user_ids: list[int]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reviews: dict[int, list[records.Review]] | None = None
+
+
+def _pages(rows: int) -> int:
+    return 1 + rows // SEARCH_PAGE
+
+
+class _Run:
+    """The exchange of a stream of learners within one job."""
+
+    def __init__(self, deps: ExchangeDeps, job: Job, ctx: JobContext, *, dry_run: bool) -> None:
+        self.deps = deps
+        self.repo = ExchangeRepo(deps.pool)
+        self.job = job
+        self.ctx = ctx
+        self.dry_run = dry_run
+        self.locks = _locks_for(deps)
+        self.counts = _Counts()
+        self.changes: list[dict[str, Any]] = []
+        self.changes_total = 0
+        self.officers: dict[int, int] = {}
+        self.officer_linker = OfficerLinker(deps)
+        self.centre = False
+        self.centre_ready = asyncio.Event()
+        self.centre_failed = False
+        self.done = 0
+        self.total = 0
+
+    # -- reviews read for the whole centre --
+
+    async def choose_review_source(self, learners: int) -> None:
+        """Centre pages when they cost fewer calls than a search per learner."""
+        if learners == 0:
+            return
+        estimate = await self.repo.linked_reviews_estimate()
+        self.centre = estimate // MAX_PAGE_SIZE + 1 < learners
+
+    async def read_centre_reviews(self) -> None:
+        try:
+            await self.repo.clear_centre_reviews(self.job.id)
+            async for page in self.deps.onefile.iter_centre_reviews(self.deps.organisation_id):
+                self.counts.onefile_calls += 1
+                await self.repo.store_centre_reviews(self.job.id, page)
+        except OneFileError as exc:
+            # Not fatal: each learner reads its own reviews instead.
+            log.warning(
+                "centre reviews could not be read; reading per learner",
+                extra={"job_id": self.job.id, "error": str(exc)},
+            )
+            self.centre_failed = True
+        finally:
+            self.centre_ready.set()
+
+    async def _centre_reviews(self, batch: _Batch, user_id: int) -> list[records.Review] | None:
+        async with batch.lock:
+            if batch.reviews is None:
+                await self.centre_ready.wait()
+                if self.centre_failed:
+                    return None
+                batch.reviews = await self.repo.centre_reviews_of(self.job.id, batch.user_ids)
+        return batch.reviews.get(user_id, [])
+
+    # -- the stream --
+
+    async def exchange(self, batches: AsyncIterator[list[LearnerRow]]) -> None:
+        """Exchange every learner of `batches` with `learner_concurrency` consumers."""
+        self.officers = await self.repo.officer_links()
+        workers = max(1, self.deps.learner_concurrency)
+        queue: asyncio.Queue[tuple[LearnerData, _Batch] | None] = asyncio.Queue(workers * 2)
+
+        async def produce() -> None:
+            async for rows in batches:
+                batch = _Batch([r.onefile_user_id for r in rows if r.onefile_user_id])
+                for data in await self.repo.load(rows):
+                    await queue.put((data, batch))
+            for _ in range(workers):  # on an error, gather below cancels the consumers
+                await queue.put(None)
+
+        async def consume() -> None:
+            while (item := await queue.get()) is not None:
+                await self.learner(*item)
+
+        tasks = [asyncio.create_task(produce(), name=f"job-{self.job.id}-read")]
+        if self.centre:
+            tasks.append(asyncio.create_task(self.read_centre_reviews()))
+        tasks += [
+            asyncio.create_task(consume(), name=f"job-{self.job.id}-learner-{n}")
+            for n in range(workers)
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            if self.centre:
+                with contextlib.suppress(*_INFRA):
+                    await asyncio.shield(self.repo.clear_centre_reviews(self.job.id))
+        await self.ctx.progress(self.done, self.total, force=True)
+
+    async def learner(self, data: LearnerData, batch: _Batch) -> None:
+        lr = data.learner
+        try:
+            async with self.locks.hold(lr.id):
+                await self._exchange_one(data, batch)
+            await self.ctx.learner_ok(lr.id, had_failed=lr.had_failed)
+        except OneFileAuthError:
+            raise  # the token itself is refused: no learner can succeed
+        except (
+            OneFileError,
+            ReviewAlreadyLinked,
+            ExchangeStepError,
+            _NotExchangeable,
+            asyncpg.DataError,
+            asyncpg.IntegrityConstraintViolationError,
+        ) as exc:
+            reason = _reason(exc)
+            self.counts.failed += 1
+            log.warning(
+                "learner exchange failed",
+                extra={"job_id": self.job.id, "learner_id": lr.id, "reason": reason},
+            )
+            if self.dry_run:
+                await self.repo.learner_dry_run_done(lr.id, self.job.id)
+            else:
+                await self.repo.learner_failed(lr.id, self.job.id, reason)
+            await self.ctx.fail_learner(lr.id, reason)
+        self.done += 1
+        await self.ctx.progress(self.done, self.total)
+
+    async def _exchange_one(self, data: LearnerData, batch: _Batch) -> None:
+        lr = data.learner
+        user_id = lr.onefile_user_id
+        if user_id is None:
+            raise _NotExchangeable("the learner is not enrolled in OneFile")
+        onefile = self.deps.onefile
+        aims = await onefile.learning_aims(user_id)
+        self.counts.onefile_calls += _pages(len(aims))
+        reviews = await self._centre_reviews(batch, user_id) if self.centre else None
+        if reviews is None:
+            reviews = await onefile.reviews_of_learner(user_id)
+            self.counts.onefile_calls += _pages(len(reviews))
+        plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
+        today = uk_today(self.deps.now())
+        due = [r.id for r in data.reviews if due_for_upload(r, today)]
+        self.counts.considered += 1
+        if self.dry_run:
+            self._count(plan, uploaded=0)
+            self.counts.reviews_due_for_upload += len(due)
+            self._describe(lr.id, plan, due)
+            await self.repo.learner_dry_run_done(lr.id, self.job.id)
+            return
+        for update in plan.aim_updates:  # B2: only the fields that change
+            await onefile.update_learning_aim(update.aim_id, update.onefile_fields())
+            self.counts.onefile_calls += 1
+        uploaded = 0
+        seen_at = data.seen_at
+        if due:  # B4, exactly as A8 (uploads.py); it links each review as OneFile answers
+            with counting_calls() as calls:
+                report = await upload_due_reviews(
+                    self.deps,
+                    self.officer_linker,
+                    lr.id,
+                    user_id,
+                    lr.main_officer_id,
+                    today,
+                    existing_onefile_reviews=list(reviews),
+                )
+            self.counts.onefile_calls += calls[0]
+            uploaded = len(report.created) + len(report.linked)
+            self.counts.reviews_without_officer += len(report.without_officer)
+            # Read both sides' reviews again so B5–B8 already cover the uploaded ones and the
+            # next run finds nothing to do (B10).
+            fresh = (await self.repo.load([lr]))[0]
+            seen_at = fresh.seen_at
+            reviews = await onefile.reviews_of_learner(user_id)
+            self.counts.onefile_calls += _pages(len(reviews))
+            await self._learn_officers(reviews)
+            again = plan_learner(fresh.qualifications, fresh.reviews, self.officers, aims, reviews)
+            plan = LearnerPlan(
+                plan.qualification_updates,
+                plan.aim_updates,
+                again.review_updates,
+                again.review_creates,
+            )
+        await self.repo.apply(lr.id, plan, seen_at, self.job.id)
+        self._count(plan, uploaded=uploaded)
+
+    async def _learn_officers(self, reviews: Sequence[records.Review]) -> None:
+        """Officers linked since the job started (an upload may create one, A8) → B7 knows them."""
+        unknown = {r.assessor_id for r in reviews if r.assessor_id is not None} - set(self.officers)
+        if unknown:
+            self.officers.update(await self.repo.officer_links(unknown))
+
+    def _count(self, plan: LearnerPlan, *, uploaded: int) -> None:
+        c = self.counts
+        if plan.empty and not uploaded:
+            c.unchanged += 1
+        else:
+            c.exchanged += 1
+        c.picsweb_fields += plan.picsweb_fields
+        c.onefile_fields += plan.onefile_fields
+        c.qualifications_updated += len(plan.qualification_updates)
+        c.learning_aims_updated += len(plan.aim_updates)
+        c.reviews_updated += len(plan.review_updates)
+        c.reviews_created += len(plan.review_creates)
+        c.reviews_uploaded += uploaded
+
+    def _describe(self, learner_id: int, plan: LearnerPlan, due: list[int]) -> None:
+        if plan.empty and not due:
+            return
+        self.changes_total += 1
+        if len(self.changes) < DRY_RUN_LIST_CAP:
+            described = plan.describe()
+            described["onefile"]["reviews_to_upload"] = due
+            self.changes.append({"learner_id": learner_id, **described})
+
+    def result(self, mode: str) -> dict[str, Any]:
+        c = self.counts
+        out: dict[str, Any] = {
+            "mode": mode,
+            "dry_run": self.dry_run,
+            "reviews_read": "centre" if self.centre and not self.centre_failed else "per_learner",
+            "learners": {
+                "to_exchange": self.total,
+                "considered": c.considered,
+                "exchanged": c.exchanged,
+                "unchanged": c.unchanged,
+                "failed": c.failed,
+            },
+            "picsweb": {
+                "fields_written": c.picsweb_fields,
+                "qualifications_updated": c.qualifications_updated,
+                "reviews_updated": c.reviews_updated,
+                "reviews_created": c.reviews_created,
+            },
+            "onefile": {
+                "fields_written": c.onefile_fields,
+                "learning_aims_updated": c.learning_aims_updated,
+                "reviews_uploaded": c.reviews_uploaded,
+                "calls": c.onefile_calls,
+            },
+        }
+        if self.dry_run:
+            out["onefile"]["reviews_due_for_upload"] = c.reviews_due_for_upload
+        if c.reviews_without_officer:
+            out["onefile"]["reviews_without_officer"] = c.reviews_without_officer
+        if self.dry_run:
+            out["changes"] = self.changes
+            out["changes_total"] = self.changes_total
+        return out
+
+    def outcome(self, mode: str) -> Outcome:
+        return Outcome("partial" if self.counts.failed else "succeeded", result=self.result(mode))
+
+
+_INFRA: tuple[type[BaseException], ...] = (OSError, asyncpg.PostgresConnectionError)
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure reason without personal data: OneFile's messages are redacted by the client."""
+    if isinstance(exc, OneFileError | ReviewAlreadyLinked | ExchangeStepError | _NotExchangeable):
+        return str(exc)[:300]
+    return f"PICSWeb refused the data ({type(exc).__name__})"
+
+
+def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+# ---- the handlers ------------------------------------------------------------------------------
+
+
+def make_refresh_handler(deps: ExchangeDeps) -> Handler:
+    """ "Refresh with OneFile": the exchange of the job's `learner_ids`, now."""
+
+    async def refresh(job: Job, ctx: JobContext) -> Outcome:
+        ids = sorted({int(i) for i in job.params.get("learner_ids", [])})
+        run = _Run(deps, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
+        run.total = len(ids)
+        await run.choose_review_source(len(ids))
+
+        async def batches() -> AsyncIterator[list[LearnerRow]]:
+            for chunk in _chunks(ids, BATCH_SIZE):
+                rows = await run.repo.learners_by_id(chunk, job.id)
+                for gone in sorted(set(chunk) - {r.id for r in rows}):
+                    run.counts.failed += 1
+                    run.done += 1
+                    await ctx.fail_learner(gone, "the learner no longer exists in PICSWeb")
+                yield rows
+
+        await run.exchange(batches())
+        return run.outcome("refresh")
+
+    return refresh
+
+
+async def _detect(run: _Run, job: Job, *, full_requested: bool, dry_run: bool) -> SyncMode:
+    """Mark this job's pending learners (once per job; a rerun keeps them) → the mode."""
+    repo, deps = run.repo, run.deps
+    existing = await repo.sync_run(job.id)
+    if existing is not None and existing.detected:
+        run.total = existing.total or 0
+        return existing.mode
+    last, last_full = await repo.last_syncs()
+    started = existing.started_at if existing is not None else deps.now()
+    full = (
+        full_requested
+        or last is None
+        or last_full is None
+        or started - last_full >= dt.timedelta(days=deps.full_sync_every_days)
+    )
+    mode: SyncMode = "full" if full else "incremental"
+    await repo.start_sync_run(job.id, mode, dry_run, started)
+    flt: dict[str, Any] = {"Role": records.ROLE_LEARNER, "OrganisationID": deps.organisation_id}
+    if full:
+        await repo.mark_all_enrolled(job.id)
+    else:
+        assert last is not None
+        flt["LastModified"] = records.format_datetime(last - LAST_MODIFIED_MARGIN)
+    # A full sweep reads every learner's LastModified too (a call per 1,000 learners), so the
+    # next incremental search, which overlaps by the margin, tells a change from a repeat.
+    async for users in deps.onefile.iter_users(flt, size=MAX_PAGE_SIZE):
+        run.counts.onefile_calls += 1
+        seen = [(u.id, u.last_modified) for u in users]
+        if full:
+            await repo.note_onefile_modified(job.id, seen)
+        else:
+            await repo.mark_onefile_changed(job.id, seen)
+    if not full:
+        await repo.mark_picsweb_changed(job.id)
+    run.total = await repo.count_pending(job.id)
+    await repo.sync_detected(job.id, run.total)
+    return mode
+
+
+def make_sync_handler(deps: ExchangeDeps) -> Handler:
+    """The daily exchange of every enrolled learner that needs it."""
+
+    async def sync(job: Job, ctx: JobContext) -> Outcome:
+        dry_run = bool(job.params.get("dry_run", False))
+        run = _Run(deps, job, ctx, dry_run=dry_run)
+        mode = await _detect(run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run)
+        pending = await run.repo.count_pending(job.id)
+        run.done = max(0, run.total - pending)  # a rerun resumes where the last attempt stopped
+        await ctx.progress(run.done, run.total, force=True)
+        await run.choose_review_source(pending)
+
+        async def batches() -> AsyncIterator[list[LearnerRow]]:
+            after = 0
+            while rows := await run.repo.pending_batch(job.id, after, BATCH_SIZE):
+                yield rows
+                after = rows[-1].id
+
+        await run.exchange(batches())
+        outcome = run.outcome(mode)
+        await run.repo.finish_sync_run(job.id, outcome.status)
+        return outcome
+
+    return sync

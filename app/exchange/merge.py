@@ -1,0 +1,306 @@
+"""The daily exchange's merge rules (B1, B2, B5–B8) as pure functions over plain data.
+
+`plan_learner` takes one learner's PICSWeb qualifications and reviews, the officer links and
+that learner's OneFile learning aims and reviews, and returns a `LearnerPlan`: every write on
+either side as field → (old, new). Nothing here does I/O, so a dry run shows exactly what a real
+run would write, and "no change → empty plan" (B10) is a property the tests check.
+
+Dates derived from OneFile's UTC date-times are taken in UK local time (Europe/London), where
+PICSWeb's dates live. Date-only OneFile fields are already dates (records.py decodes them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.exchange import enrol_plan
+from app.exchange.enrol_plan import UK
+from app.onefile import records
+from app.picsweb.enrolment_repo import ReviewRecord
+
+# B1: progress comes from OneFile only; a null there leaves PICSWeb's value.
+PROGRESS_FIELDS: tuple[str, ...] = ("total_elements", "elements_done")
+# B2: each field on its own; blank side gets the value, OneFile wins when both set.
+TWO_WAY_FIELDS: tuple[str, ...] = (
+    "registration_number",
+    "registration_date",
+    "certificate_applied_date",
+    "certificate_received_date",
+)
+REVIEW_TYPE_NORMAL = enrol_plan.NORMAL_REVIEW
+ATTENDED_YES = "Y"
+ATTENDED_UNKNOWN = enrol_plan.ATTENDED_UNKNOWN
+
+Change = tuple[Any, Any]  # (old, new)
+
+
+@dataclass(frozen=True)
+class PicsQualification:
+    """A PICSWeb learner qualification: only what B1 and B2 read."""
+
+    id: int
+    onefile_learning_aim_id: int | None
+    has_units: bool = False
+    registration_number: str | None = None
+    registration_date: dt.date | None = None
+    certificate_applied_date: dt.date | None = None
+    certificate_received_date: dt.date | None = None
+    total_elements: int | None = None
+    elements_done: int | None = None
+
+
+@dataclass(frozen=True)
+class PicsReview:
+    """A PICSWeb review: what B4–B8 read."""
+
+    id: int
+    type: str
+    planned_date: dt.date | None
+    start_time: dt.time | None
+    officer_id: int | None
+    attended: str
+    actual_date: dt.date | None
+    trainee_signed_date: dt.date | None
+    onefile_review_id: int | None
+
+
+@dataclass(frozen=True)
+class RowUpdate:
+    """Changed columns of one PICSWeb row."""
+
+    id: int
+    changes: dict[str, Change]
+
+
+@dataclass(frozen=True)
+class AimUpdate:
+    """Fields of a OneFile learning aim to fill from PICSWeb (B2), PICSWeb-side names."""
+
+    aim_id: int
+    learner_qualification_id: int
+    changes: dict[str, Change]
+
+    def onefile_fields(self) -> dict[str, Any]:
+        """The body of `POST LearningAim/{id}`: OneFile names and wire values."""
+        body: dict[str, Any] = {}
+        for name, (_, new) in self.changes.items():
+            if name in records.AIM_DATE_FIELDS:
+                body[records.AIM_DATE_FIELDS[name]] = records.format_date(new)
+            else:
+                body[records.AIM_TEXT_FIELDS[name]] = new
+        return body
+
+
+@dataclass(frozen=True)
+class ReviewCreate:
+    """A OneFile review with no PICSWeb counterpart becomes a PICSWeb review (B5)."""
+
+    onefile_review_id: int
+    fields: dict[str, Any]  # column → value, onefile_review_id included
+
+
+@dataclass(frozen=True)
+class LearnerPlan:
+    qualification_updates: list[RowUpdate] = field(default_factory=list)
+    aim_updates: list[AimUpdate] = field(default_factory=list)
+    review_updates: list[RowUpdate] = field(default_factory=list)
+    review_creates: list[ReviewCreate] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.qualification_updates
+            or self.aim_updates
+            or self.review_updates
+            or self.review_creates
+        )
+
+    @property
+    def picsweb_fields(self) -> int:
+        """PICSWeb fields this plan writes (a created review counts its fields)."""
+        return (
+            sum(len(u.changes) for u in self.qualification_updates)
+            + sum(len(u.changes) for u in self.review_updates)
+            + sum(len(c.fields) for c in self.review_creates)
+        )
+
+    @property
+    def onefile_fields(self) -> int:
+        return sum(len(u.changes) for u in self.aim_updates)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready, field by field: what a dry run shows an administrator."""
+        return {
+            "picsweb": {
+                "learner_qualifications": [
+                    _row(u.id, u.changes) for u in self.qualification_updates
+                ],
+                "reviews": [_row(u.id, u.changes) for u in self.review_updates],
+                "new_reviews": [
+                    {k: _json(v) for k, v in c.fields.items()} for c in self.review_creates
+                ],
+            },
+            "onefile": {
+                "learning_aims": [
+                    {
+                        **_row(u.aim_id, u.changes),
+                        "learner_qualification_id": u.learner_qualification_id,
+                    }
+                    for u in self.aim_updates
+                ],
+            },
+        }
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.time) else value
+
+
+def _row(row_id: int, changes: Mapping[str, Change]) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "changes": {k: {"old": _json(o), "new": _json(n)} for k, (o, n) in changes.items()},
+    }
+
+
+def uk_local(value: dt.datetime) -> dt.datetime:
+    """A OneFile UTC instant as UK wall-clock time."""
+    return value.astimezone(UK)
+
+
+def uk_date(value: dt.datetime) -> dt.date:
+    return uk_local(value).date()
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def plan_qualification(
+    q: PicsQualification, aim: records.LearningAim
+) -> tuple[dict[str, Change], dict[str, Change]]:
+    """B1 and B2 for one matched pair → (PICSWeb changes, OneFile changes)."""
+    picsweb: dict[str, Change] = {}
+    onefile: dict[str, Change] = {}
+    if q.has_units:  # B1: a qualification with units attached is left out entirely
+        return picsweb, onefile
+    for name in PROGRESS_FIELDS:
+        ours, theirs = getattr(q, name), getattr(aim, name)
+        if theirs is not None and theirs != ours:
+            picsweb[name] = (ours, theirs)
+    for name in TWO_WAY_FIELDS:
+        ours, theirs = getattr(q, name), getattr(aim, name)
+        if _blank(ours) and _blank(theirs):
+            continue
+        if _blank(theirs):
+            onefile[name] = (theirs, ours)
+        elif _blank(ours) or ours != theirs:
+            picsweb[name] = (ours, theirs)
+    return picsweb, onefile
+
+
+def review_state(review: records.Review, officer_of: Mapping[int, int]) -> dict[str, Any]:
+    """B6–B8: the PICSWeb columns a OneFile review decides; absent keys are left as they are."""
+    started = review.started_on
+    state: dict[str, Any] = {
+        "attended": ATTENDED_YES if started is not None else ATTENDED_UNKNOWN,
+        "actual_date": uk_date(started) if started is not None else None,
+    }
+    if review.assessor_id is not None and review.assessor_id in officer_of:
+        state["officer_id"] = officer_of[review.assessor_id]
+    if review.learner_signed_on is not None:
+        state["trainee_signed_date"] = uk_date(review.learner_signed_on)
+    return state
+
+
+def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> dict[str, Any]:
+    """B5: an unmatched OneFile review as a new PICSWeb review, then B6–B8."""
+    scheduled = uk_local(review.scheduled_for) if review.scheduled_for is not None else None
+    fields: dict[str, Any] = {
+        "type": REVIEW_TYPE_NORMAL,
+        "planned_date": scheduled.date() if scheduled is not None else None,
+        "start_time": (
+            scheduled.time().replace(microsecond=0, tzinfo=None) if scheduled is not None else None
+        ),
+        "officer_id": None,
+        "trainee_signed_date": None,
+        "onefile_review_id": review.id,
+    }
+    fields.update(review_state(review, officer_of))
+    return fields
+
+
+def plan_reviews(
+    picsweb: Sequence[PicsReview],
+    onefile: Iterable[records.Review],
+    officer_of: Mapping[int, int],
+) -> tuple[list[RowUpdate], list[ReviewCreate]]:
+    """B5–B8 over all of one learner's reviews."""
+    linked = {r.onefile_review_id: r for r in picsweb if r.onefile_review_id is not None}
+    updates: list[RowUpdate] = []
+    creates: list[ReviewCreate] = []
+    seen: set[int] = set()
+    for review in sorted(onefile, key=lambda r: r.id):
+        if review.id in seen:  # a paged read may repeat a row
+            continue
+        seen.add(review.id)
+        ours = linked.get(review.id)
+        if ours is None:
+            creates.append(ReviewCreate(review.id, new_review_fields(review, officer_of)))
+            continue
+        changes = {
+            name: (getattr(ours, name), new)
+            for name, new in review_state(review, officer_of).items()
+            if getattr(ours, name) != new
+        }
+        if changes:
+            updates.append(RowUpdate(ours.id, changes))
+    return updates, creates
+
+
+def plan_learner(
+    qualifications: Sequence[PicsQualification],
+    reviews: Sequence[PicsReview],
+    officer_of: Mapping[int, int],
+    aims: Iterable[records.LearningAim],
+    onefile_reviews: Iterable[records.Review],
+) -> LearnerPlan:
+    """Everything the exchange would write for one learner, on both sides (B1, B2, B5–B8).
+
+    Learning aims are matched to learner qualifications by `onefile_learning_aim_id`; an aim
+    without a counterpart, or a qualification without an aim, is left alone (B3).
+    """
+    aim_by_id = {a.id: a for a in aims}
+    plan = LearnerPlan()
+    for q in sorted(qualifications, key=lambda q: q.id):
+        aim = aim_by_id.get(q.onefile_learning_aim_id) if q.onefile_learning_aim_id else None
+        if aim is None:
+            continue
+        picsweb, onefile = plan_qualification(q, aim)
+        if picsweb:
+            plan.qualification_updates.append(RowUpdate(q.id, picsweb))
+        if onefile:
+            plan.aim_updates.append(AimUpdate(aim.id, q.id, onefile))
+    updates, creates = plan_reviews(reviews, onefile_reviews, officer_of)
+    plan.review_updates.extend(updates)
+    plan.review_creates.extend(creates)
+    return plan
+
+
+def due_for_upload(review: PicsReview, today: dt.date) -> bool:
+    """Rule A8's selection (B4), as enrol_plan decides it; the upload lives in uploads.py."""
+    return review.onefile_review_id is None and enrol_plan.review_is_due(
+        ReviewRecord(
+            id=review.id,
+            type=review.type,
+            planned_date=review.planned_date,
+            start_time=review.start_time,
+            officer_id=review.officer_id,
+            attended=review.attended,
+            onefile_review_id=review.onefile_review_id,
+        ),
+        today,
+    )
