@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,7 @@ class _Run:
         self.officers: dict[int, int] = {}
         self.officer_linker = OfficerLinker(deps)
         self.centre = False
+        self.reviews_expected = 0
         self.centre_ready = asyncio.Event()
         self.centre_failed = False
         self.done = 0
@@ -155,11 +156,14 @@ class _Run:
             return
         estimate = await self.repo.linked_reviews_estimate()
         self.centre = estimate // MAX_PAGE_SIZE + 1 < learners
+        self.reviews_expected = estimate
 
     async def read_centre_reviews(self) -> None:
         try:
             await self.repo.clear_centre_reviews(self.job.id)
-            async for page in self.deps.onefile.iter_centre_reviews(self.deps.organisation_id):
+            async for page in self.deps.onefile.iter_centre_reviews(
+                self.deps.organisation_id, expected=self.reviews_expected
+            ):
                 self.counts.onefile_calls += 1
                 await self.repo.store_centre_reviews(self.job.id, page)
         except OneFileError as exc:
@@ -419,13 +423,16 @@ def make_refresh_handler(deps: ExchangeDeps) -> Handler:
     return refresh
 
 
-async def _detect(run: _Run, job: Job, *, full_requested: bool, dry_run: bool) -> SyncMode:
-    """Mark this job's pending learners (once per job; a rerun keeps them) → the mode."""
+async def _detect(
+    run: _Run, job: Job, *, full_requested: bool, dry_run: bool
+) -> tuple[SyncMode, Callable[[], Coroutine[Any, Any, None]] | None]:
+    """Mark this job's pending learners (once per job; a rerun keeps them) → the mode, and for
+    a full sweep the reading of every learner's LastModified, to run beside the exchange."""
     repo, deps = run.repo, run.deps
     existing = await repo.sync_run(job.id)
     if existing is not None and existing.detected:
         run.total = existing.total or 0
-        return existing.mode
+        return existing.mode, None
     last, last_full = await repo.last_syncs()
     started = existing.started_at if existing is not None else deps.now()
     full = (
@@ -439,23 +446,27 @@ async def _detect(run: _Run, job: Job, *, full_requested: bool, dry_run: bool) -
     flt: dict[str, Any] = {"Role": records.ROLE_LEARNER, "OrganisationID": deps.organisation_id}
     if full:
         await repo.mark_all_enrolled(job.id)
-    else:
-        assert last is not None
-        flt["LastModified"] = records.format_datetime(last - LAST_MODIFIED_MARGIN)
-    # A full sweep reads every learner's LastModified too (a call per 1,000 learners), so the
-    # next incremental search, which overlaps by the margin, tells a change from a repeat.
+        run.total = await repo.count_pending(job.id)
+        await repo.sync_detected(job.id, run.total)
+
+        async def sweep() -> None:
+            # A full sweep reads every learner's LastModified too (a call per 1,000 learners),
+            # so the next incremental search, which overlaps by the margin, tells a change from
+            # a repeat. Nothing in this job waits for it, so it runs beside the exchange.
+            async for users in deps.onefile.iter_users(flt, size=MAX_PAGE_SIZE):
+                run.counts.onefile_calls += 1
+                await repo.note_onefile_modified(job.id, [(u.id, u.last_modified) for u in users])
+
+        return mode, sweep
+    assert last is not None
+    flt["LastModified"] = records.format_datetime(last - LAST_MODIFIED_MARGIN)
     async for users in deps.onefile.iter_users(flt, size=MAX_PAGE_SIZE):
         run.counts.onefile_calls += 1
-        seen = [(u.id, u.last_modified) for u in users]
-        if full:
-            await repo.note_onefile_modified(job.id, seen)
-        else:
-            await repo.mark_onefile_changed(job.id, seen)
-    if not full:
-        await repo.mark_picsweb_changed(job.id)
+        await repo.mark_onefile_changed(job.id, [(u.id, u.last_modified) for u in users])
+    await repo.mark_picsweb_changed(job.id)
     run.total = await repo.count_pending(job.id)
     await repo.sync_detected(job.id, run.total)
-    return mode
+    return mode, None
 
 
 def make_sync_handler(deps: ExchangeDeps) -> Handler:
@@ -464,7 +475,12 @@ def make_sync_handler(deps: ExchangeDeps) -> Handler:
     async def sync(job: Job, ctx: JobContext) -> Outcome:
         dry_run = bool(job.params.get("dry_run", False))
         run = _Run(deps, job, ctx, dry_run=dry_run)
-        mode = await _detect(run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run)
+        mode, sweep = await _detect(
+            run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run
+        )
+        sweeping: asyncio.Task[None] | None = (
+            asyncio.create_task(sweep()) if sweep is not None else None
+        )
         pending = await run.repo.count_pending(job.id)
         run.done = max(0, run.total - pending)  # a rerun resumes where the last attempt stopped
         await ctx.progress(run.done, run.total, force=True)
@@ -476,7 +492,15 @@ def make_sync_handler(deps: ExchangeDeps) -> Handler:
                 yield rows
                 after = rows[-1].id
 
-        await run.exchange(batches())
+        try:
+            await run.exchange(batches())
+        except BaseException:
+            if sweeping is not None:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
+            raise
+        if sweeping is not None:
+            await sweeping
         outcome = run.outcome(mode)
         await run.repo.finish_sync_run(job.id, outcome.status)
         return outcome

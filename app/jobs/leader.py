@@ -73,14 +73,15 @@ class Leader:
                 await asyncio.wait_for(stop.wait(), timeout=self._retry)
 
     async def _lead(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
-        self.is_leader = True
-        if self._metrics is not None:
-            self._metrics.is_leader.set(1)
-        log.info("leadership taken: this process runs the OneFile workers")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=self._grace)
         if stop.is_set():
             return
+        # Leader from here on: the workers run (health's "leader" means exactly that).
+        self.is_leader = True
+        if self._metrics is not None:
+            self._metrics.is_leader.set(1)
+        log.info("leadership taken: this process runs the OneFile workers")
         pool = self.pool = self._make_pool()
         await conn.add_listener(CHANNEL, lambda *_: pool.wake.set())
         pool_stop = asyncio.Event()

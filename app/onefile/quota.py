@@ -1,12 +1,15 @@
 """One shared quota for every OneFile call of this process.
 
 OneFile allows `limit` calls per `period` and (contract, assumed) counts them over any sliding
-window, 429s included. A leaky bucket that starts full lets a burst of `limit` through and then
-keeps draining, which such a window rejects. So the bucket here holds exactly one call
-(`AsyncLimiter(1, spacing)`): calls leave at least `spacing = period × (1 + margin) / limit`
-apart, and any `limit + 1` consecutive calls span more than `period`. The margin absorbs network
-jitter between our clock and OneFile's. A sliding log of the last `limit` send times is kept as
-a second, independent guard (and for /health).
+window, 429s included. A leaky bucket that holds `limit` lets a burst of `limit` through after an
+idle spell and then keeps draining, which such a window rejects. So the bucket here
+(`AsyncLimiter(2, 2 × spacing)`) drains one call per `spacing = period × (1 + margin) / limit`
+and holds two: never more than two calls within one spacing, yet a call the event loop woke a
+millisecond late does not push every later call back (with a bucket of one, that lateness
+accumulated: 92 calls/s measured against 99 allowed). Independently of the bucket, a sliding log
+of the last `limit` send times holds any call that would make a window of `period` seconds
+contain more than `limit` — the guarantee itself, whatever the bucket does. The margin absorbs
+network jitter between our clock and OneFile's.
 
 Interactive work (enrolment, refresh) must not queue behind a 100,000-learner sync, so waiters
 pass the limiter one at a time in priority order: a refresh's call takes the very next slot.
@@ -80,7 +83,7 @@ class Quota:
         await self._take_turn(prio)
         try:
             if self._limiter is None:
-                self._limiter = AsyncLimiter(1, self.spacing)
+                self._limiter = AsyncLimiter(2, 2 * self.spacing)
             while True:
                 await self._limiter.acquire()
                 delay = self._guard_delay()
@@ -114,8 +117,6 @@ class Quota:
     def _guard_delay(self) -> float:
         now = self._clock()
         delay = self._paused_until - now
-        if self._sent:
-            delay = max(delay, self._sent[-1] + self.spacing - now)
         if len(self._sent) == self.limit:
             # The oldest of the last `limit` sends must have left the window.
             delay = max(delay, self._sent[0] + self.period - now)

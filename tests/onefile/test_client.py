@@ -195,3 +195,33 @@ async def test_new_ids_are_read_from_a_bare_body(onefile: respx.MockRouter) -> N
     assert await client.create_visit({}) == 40001
     assert await client.create_review({}) == 50001
     await client.aclose()
+
+
+async def test_read_ahead_asks_for_the_expected_pages_together(onefile: respx.MockRouter) -> None:
+    full = [{"ID": i, "LearnerID": 9} for i in range(1000)]
+    routes = [
+        onefile.post("Review/Search/1/1000").respond(200, json=full),
+        onefile.post("Review/Search/2/1000").respond(200, json=full),
+        onefile.post("Review/Search/3/1000").respond(200, json=full[:10]),
+        onefile.post("Review/Search/4/1000").respond(204),
+    ]
+    client = make_client()
+    gen = client.iter_centre_reviews(1, expected=2500)  # three pages expected
+    first = await gen.__anext__()
+    assert len(first) == 1000
+    assert [r.call_count for r in routes[:3]] == [1, 1, 1]  # requested side by side
+    rest = [len(p) async for p in gen]
+    assert rest == [1000, 10]
+    assert routes[3].call_count == 0  # no call past the short page
+    await client.aclose()
+
+
+async def test_read_ahead_goes_on_past_an_underestimate(onefile: respx.MockRouter) -> None:
+    full = [{"ID": i, "LearnerID": 9} for i in range(1000)]
+    onefile.post("Review/Search/1/1000").respond(200, json=full)
+    onefile.post("Review/Search/2/1000").respond(200, json=full)
+    onefile.post("Review/Search/3/1000").respond(204)
+    client = make_client()
+    pages = [len(p) async for p in client.iter_centre_reviews(1, expected=0)]
+    assert pages == [1000, 1000, 0]
+    await client.aclose()

@@ -34,9 +34,10 @@ async def test_fifty_concurrent_workers_never_exceed_the_window() -> None:
 
     await asyncio.gather(*(worker() for _ in range(50)))
     assert max_in_window(sent, period) <= limit
-    # and no burst: consecutive calls are at least one spacing apart
-    gaps = [b - a for a, b in zip(sorted(sent), sorted(sent)[1:], strict=False)]
-    assert min(gaps) >= quota.spacing * 0.999
+    # and no burst: never more than two calls within one spacing
+    ordered = sorted(sent)
+    spans = [b - a for a, b in zip(ordered, ordered[2:], strict=False)]
+    assert min(spans) >= quota.spacing * 0.999
 
 
 async def test_no_burst_even_after_idle() -> None:
@@ -49,28 +50,33 @@ async def test_no_burst_even_after_idle() -> None:
         await quota.acquire()
         sent.append(time.monotonic())
     assert max_in_window(sent, 0.2) <= 10
-    assert sent[-1] - sent[0] >= 11 * quota.spacing * 0.999
+    assert sent[-1] - sent[0] >= 10 * quota.spacing * 0.999  # at most one pair at the start
 
 
 async def test_interactive_calls_overtake_queued_batch_calls() -> None:
     quota = Quota(50, 1.0, margin=0.0)  # one call every 20 ms
-    order: list[str] = []
+    sent: list[tuple[str, float]] = []
 
     async def call(tag: str, prio: int) -> None:
         call_priority.set(prio)
         await quota.acquire()
-        order.append(tag)
+        sent.append((tag, time.monotonic()))
 
     batch = [asyncio.create_task(call(f"b{i}", BATCH)) for i in range(10)]
-    await asyncio.sleep(0.05)  # the batch calls are queued
+    await asyncio.sleep(0.05)  # some batch calls went out, the rest are queued
+    queued_at = time.monotonic()
     interactive = asyncio.create_task(call("refresh", INTERACTIVE))
     await asyncio.gather(*batch, interactive)
-    assert order.index("refresh") <= 4  # behind at most the calls already let through
+    tags = [tag for tag, _ in sent]
+    ahead = [tag for tag, t in sent[: tags.index("refresh")] if t > queued_at]
+    assert len(ahead) <= 1  # only the call already holding the turn went first
+    assert tags.index("refresh") < 9
 
 
 async def test_a_cancelled_waiter_does_not_block_the_others() -> None:
     quota = Quota(100, 1.0, margin=0.0)
     await quota.acquire()
+    await quota.acquire()  # the bucket (two calls) is full now
     waiter = asyncio.create_task(quota.acquire())
     other = asyncio.create_task(quota.acquire())
     await asyncio.sleep(0)
@@ -87,6 +93,32 @@ async def test_pause_holds_every_call() -> None:
     started = time.monotonic()
     await quota.acquire()
     assert time.monotonic() - started >= 0.19
+
+
+async def test_keeps_the_window_even_when_the_bucket_would_allow_more() -> None:
+    """With few calls per period the sliding log, not the bucket, is what holds the line."""
+    limit, period = 3, 0.3
+    quota = Quota(limit, period, margin=0.0)
+    sent = []
+    for _ in range(10):
+        await quota.acquire()
+        sent.append(time.monotonic())
+    assert max_in_window(sent, period) <= limit
+
+
+async def test_sustained_rate_reaches_the_quota() -> None:
+    """Lateness of the event loop's timers must not accumulate into lost throughput."""
+    quota = Quota(200, 1.0, margin=0.0)
+    sent: list[float] = []
+
+    async def worker() -> None:
+        while len(sent) < 201:
+            await quota.acquire()
+            sent.append(time.monotonic())
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    rate = (len(sent) - 1) / (sent[-1] - sent[0])
+    assert rate >= 200 * 0.95  # a bucket of one loses 5-10% here
 
 
 async def test_state_counts_the_window() -> None:

@@ -53,13 +53,19 @@ SET pending_job_id = EXCLUDED.pending_job_id,
     pending_onefile_modified_at = EXCLUDED.pending_onefile_modified_at
 
 -- name: note_onefile_modified
--- Full sweep: remember each pending learner's LastModified, so that the next incremental
--- search (which overlaps by a safety margin) does not take it for a change.
+-- Full sweep: remember each learner's LastModified, so that the next incremental search
+-- (which overlaps by a safety margin) does not take it for a change. The sweep runs beside the
+-- exchange: a learner still pending keeps it for `learner_exchanged`; one this job already
+-- exchanged successfully takes it at once.
 UPDATE onefile_sync.exchange_state AS s
-SET pending_onefile_modified_at = seen.modified
+SET pending_onefile_modified_at = CASE WHEN s.pending_job_id = $1
+                                       THEN seen.modified ELSE s.pending_onefile_modified_at END,
+    onefile_modified_at = CASE WHEN s.pending_job_id = $1 THEN s.onefile_modified_at
+                               ELSE seen.modified END
 FROM unnest($2::bigint[], $3::timestamptz[]) AS seen (user_id, modified)
 JOIN picsweb.learners AS l ON l.onefile_user_id = seen.user_id
-WHERE s.learner_id = l.id AND s.pending_job_id = $1
+WHERE s.learner_id = l.id
+  AND (s.pending_job_id = $1 OR (s.last_job_id = $1 AND s.failed_at IS NULL))
 
 -- name: mark_picsweb_changed
 -- Learners changed in PICSWeb since our last write, never exchanged, or failed last time.
