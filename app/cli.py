@@ -11,7 +11,6 @@ import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -133,7 +132,7 @@ def _database_url() -> str:
 
 
 async def _run_and_follow(url: str, token: str, path: str, body: Any, label: str) -> int:
-    from app.follow import ApiCallError, follow_job, start_job
+    from app.follow import ApiCallError, follow_job, job_table, start_job
 
     if not token:
         console.print("[red]SERVICE_API_TOKEN is not set (or pass --token)[/red]")
@@ -164,13 +163,7 @@ async def _run_and_follow(url: str, token: str, path: str, body: Any, label: str
                     bar, completed=j["progress"]["done"], total=j["progress"]["total"]
                 ),
             )
-    table = Table(title=f"{label} job {job['id']}: {job['status']}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in sorted((job.get("result") or {}).items()):
-        table.add_row(key, str(value))
-    table.add_row("failed learners", str(job.get("failure_count", 0)))
-    Console().print(table)
+    Console().print(job_table(job, label))
     for failure in job.get("failures", [])[:20]:
         console.print(f"learner {failure['learner_id']}: {failure['reason']}")
     return 0 if job["status"] == "succeeded" else 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from rich.table import Table
 
 FINAL = {"succeeded", "partial", "failed"}
 
@@ -44,3 +45,33 @@ async def follow_job(
         if job["status"] in FINAL:
             return job
         await asyncio.sleep(interval)
+
+
+def flatten(result: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A job's result as (figure, value) rows: nested counts become `a.b` rows; long lists
+    (ids, per-learner changes) are summarised by their length."""
+    rows: list[tuple[str, str]] = []
+    for key, value in sorted(result.items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += flatten(value, name + ".")
+        elif isinstance(value, list):
+            rows.append((name, f"{len(value)} items"))
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+def job_table(job: dict[str, Any], title: str, extra: list[tuple[str, str]] | None = None) -> Table:
+    """The summary a person reads at the end of a job."""
+    table = Table(title=f"{title}: job {job['id']} {job['status']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in extra or []:
+        table.add_row(name, value)
+    for name, value in flatten(job.get("result") or {}):
+        table.add_row(name, value)
+    table.add_row("failed learners", str(job.get("failure_count", 0)))
+    if job.get("error"):
+        table.add_row("error", str(job["error"]))
+    return table

@@ -424,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     async def go(admin: str) -> dict[str, Any]:
+        if a.memory_only:
+            return {"memory": await bench_memory(opts.memory_learners, admin)}
         res = await bench(opts, admin)
         if opts.memory_learners:
             res["memory"] = await bench_memory(opts.memory_learners, admin)
@@ -435,6 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with embedded_postgres(ROOT / ".pgdata" / "bench") as url:
             res = asyncio.run(go(url))
+    if a.memory_only:
+        m = res["memory"]
+        mb = m["peak_rss"] / 2**20
+        print(
+            f"service peak RSS over an exchange of {m['learners']:,} learners: {mb:.0f} MB "
+            f"(idle {m['rss_idle'] / 2**20:.0f} MB); {m['run']['seconds']:.0f} s, "
+            f"{m['run']['calls']} calls, job {m['run']['job']['status']}"
+        )
+        (OUT / "memory.json").write_text(json.dumps(res, indent=2, default=str))
+        return 0 if mb <= 200 and m["run"]["job"]["status"] == "succeeded" else 1
     rows, ok = report(res)
     res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     (OUT / "results.json").write_text(json.dumps(res, indent=2, default=str))

@@ -22,13 +22,12 @@ import uvicorn
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from starlette.types import ASGIApp
 
 from app.demo.embedded import embedded_postgres
 from app.demo.generate import generate_picsweb
 from app.demo.picsweb_schema import create_picsweb_tables
-from app.follow import follow_job, start_job
+from app.follow import follow_job, job_table, start_job
 from app.main import create_app
 from app.onefile.simulator import SimulatorConfig, create_simulator_app
 from app.settings import Settings
@@ -189,17 +188,15 @@ def _progress(console: Console) -> Iterator[Progress]:
 def _summary(
     console: Console, label: str, job: dict[str, Any], calls: int, secs: float, n: int
 ) -> None:
-    table = Table(title=f"{label}: job {job['id']} {job['status']}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("learners", str(n))
-    table.add_row("OneFile calls", str(calls))
-    table.add_row("calls per learner", f"{calls / max(n, 1):.3f}")
-    table.add_row("wall time", f"{secs:.1f} s")
-    table.add_row("failed learners", str(job.get("failure_count", 0)))
-    for key, value in sorted((job.get("result") or {}).items()):
-        if isinstance(value, int | float | str | bool):
-            table.add_row(key, str(value))
-    if job.get("error"):
-        table.add_row("error", str(job["error"]))
-    console.print(table)
+    console.print(
+        job_table(
+            job,
+            label,
+            [
+                ("learners", str(n)),
+                ("OneFile calls", str(calls)),
+                ("calls per learner", f"{calls / max(n, 1):.3f}"),
+                ("wall time", f"{secs:.1f} s"),
+            ],
+        )
+    )
