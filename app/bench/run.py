@@ -413,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="also measure peak RSS over an exchange of this many learners",
     )
+    ap.add_argument(
+        "--memory-only", action="store_true", help="only the peak-RSS run (--memory-learners)"
+    )
     a = ap.parse_args(argv)
     opts = Options(
         learners=a.learners,
