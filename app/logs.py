@@ -19,6 +19,9 @@ job_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("job_id"
 learner_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "learner_id", default=None
 )
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -69,6 +72,9 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         job_id, learner_id = job_id_var.get(), learner_id_var.get()
+        request_id = request_id_var.get()
+        if request_id is not None:
+            out["request_id"] = request_id
         if job_id is not None:
             out["job_id"] = job_id
         if learner_id is not None:

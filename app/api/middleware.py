@@ -9,6 +9,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.logs import request_id_var
+
 log = logging.getLogger("app.api")
 
 MAX_BODY = 64 * 1024  # the largest legitimate body, 1,000 learner ids, is about 12 KB
@@ -97,6 +99,7 @@ class RequestLogMiddleware:
         started = time.monotonic()
         status = 500
         request_id = uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -119,6 +122,6 @@ class RequestLogMiddleware:
                         "path": path,
                         "status": status,
                         "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                        "request_id": request_id,
                     },
                 )
+            request_id_var.reset(token)

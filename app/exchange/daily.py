@@ -39,6 +39,7 @@ from app.exchange.uploads import (
 )
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
+from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.client import MAX_PAGE_SIZE
 from app.onefile.errors import OneFileAuthError, OneFileError
@@ -227,6 +228,7 @@ class _Run:
 
     async def learner(self, data: LearnerData, batch: _Batch) -> None:
         lr = data.learner
+        learner_id_var.set(lr.id)  # every line logged for this learner carries its id
         try:
             async with self.locks.hold(lr.id):
                 await self._exchange_one(data, batch)

@@ -28,6 +28,7 @@ from app.exchange.uploads import (
 )
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
+from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.errors import OneFileAmbiguous, OneFileError
 from app.picsweb.enrolment_repo import EnrolmentRepo, LearnerQualificationRecord, LearnerRecord
@@ -110,6 +111,7 @@ class Enrolment:
         learner_id = job.learner_id
         if learner_id is None:
             return Outcome("failed", error="an enrol job needs a learner id")
+        learner_id_var.set(learner_id)
         with counting_calls() as calls:
             report = _Report(calls=calls)
             try:
