@@ -15,11 +15,11 @@ from pydantic import SecretStr
 
 from app.db.pool import create_pool
 from app.jobs.worker import PoolConfig
+from app.loopback import serve_loopback as serve_http
 from app.main import create_app
 from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 from app.settings import Settings
 from tests import pg
-from tests.servers import serve_http
 
 API_TOKEN = "test-service-token-0123456789"
 SIM_TOKEN = "sim-token"

@@ -12,7 +12,6 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -20,11 +19,7 @@ from app.db.migrate import migrate
 from app.db.pool import _init_connection
 from app.demo.embedded import embedded_postgres
 from app.demo.picsweb_schema import create_picsweb_tables
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+from app.loopback import with_database
 
 
 @contextlib.contextmanager

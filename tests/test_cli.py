@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.loopback import serve_loopback as serve_http
 from app.onefile.simulator import SimulatorState
 from tests.conftest import API_TOKEN, SIM_TOKEN
-from tests.servers import serve_http
 
 runner = CliRunner()
 

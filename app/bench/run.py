@@ -35,8 +35,10 @@ from app.db.pool import _init_connection
 from app.demo.embedded import embedded_postgres
 from app.demo.generate import generate_picsweb
 from app.demo.picsweb_schema import create_picsweb_tables
-from app.demo.run import SIM_TOKEN, serve
+from app.demo.run import SIM_TOKEN
 from app.demo.seed_enrolled import seed_enrolled
+from app.loopback import fresh_database
+from app.loopback import serve_loopback as serve
 from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,14 +189,7 @@ async def run_sync(
 
 
 async def prepare(admin_url: str, learners: int, sim: SimulatorState) -> tuple[str, list[int]]:
-    name = "onefile_sync_bench"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    db_url = _with_db(admin_url, name)
+    db_url = await fresh_database(admin_url, "onefile_sync_bench")
     conn = await asyncpg.connect(db_url)
     try:
         await _init_connection(conn)
@@ -211,13 +206,6 @@ async def prepare(admin_url: str, learners: int, sim: SimulatorState) -> tuple[s
     finally:
         await conn.close()
     return db_url, ids
-
-
-def _with_db(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
 
 
 def _service_env(

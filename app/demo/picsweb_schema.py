@@ -10,18 +10,11 @@ from importlib import resources
 
 import asyncpg
 
+from app.db.migrate import PICSWEB_TABLES
+
 SCHEMA = "picsweb"
 # Parents before children: the order to create in; reversed, the order to drop in.
-TABLES: tuple[str, ...] = (
-    "officers",
-    "organisations",
-    "learners",
-    "placements",
-    "qualifications",
-    "learner_qualifications",
-    "learner_qualification_units",
-    "reviews",
-)
+TABLES: tuple[str, ...] = PICSWEB_TABLES
 # An arbitrary, fixed key: "picsweb demo schema". Serialises concurrent creators.
 _SCHEMA_LOCK_KEY = 0x0F11E5_0002
 

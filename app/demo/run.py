@@ -12,22 +12,22 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 import httpx
-import uvicorn
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from starlette.types import ASGIApp
 
 from app.demo.embedded import embedded_postgres
 from app.demo.generate import generate_picsweb
 from app.demo.picsweb_schema import create_picsweb_tables
 from app.follow import follow_job, job_table, start_job
+from app.loopback import fresh_database
+from app.loopback import serve_loopback as serve
 from app.main import create_app
 from app.onefile.simulator import SimulatorConfig, create_simulator_app
 from app.settings import Settings
@@ -35,45 +35,6 @@ from app.settings import Settings
 # Tokens of the demo's own throw-away service and simulator, on loopback only.
 DEMO_TOKEN = "demo-service-token-not-secret"  # noqa: S105
 SIM_TOKEN = "sim-token"  # noqa: S105
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # Ctrl-C stops the demo itself
-
-
-@contextlib.asynccontextmanager
-async def serve(app: ASGIApp, lifespan: Literal["on", "off"]) -> AsyncIterator[str]:
-    server = _Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped at start-up")
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def _fresh_database(admin_url: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return (
-        admin_url.replace("/postgres?", f"/{name}?", 1)
-        if "?" in admin_url
-        else (admin_url.rsplit("/", 1)[0] + f"/{name}")
-    )
 
 
 async def run_demo(
@@ -85,7 +46,7 @@ async def run_demo(
         if not admin_url:
             console.print("[dim]starting an embedded PostgreSQL in .pgdata/demo …[/dim]")
             admin_url = stack.enter_context(embedded_postgres(Path(".pgdata") / "demo"))
-        db_url = await _fresh_database(admin_url, "onefile_sync_demo")
+        db_url = await fresh_database(admin_url, "onefile_sync_demo")
         conn = await asyncpg.connect(db_url)
         try:
             await create_picsweb_tables(conn)

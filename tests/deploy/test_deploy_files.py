@@ -1,117 +1,430 @@
-"""The Dockerfile and k8s/ are linted and validated offline (no Docker engine, no cluster)."""
+"""The deployment files: Dockerfile and k8s/ are linted and validated offline, then checked.
+
+No Docker engine or cluster is needed: hadolint lints the Dockerfile, kubernetes-validate checks
+every manifest against the bundled Kubernetes schemas (strict: unknown fields fail), and the
+parsed YAML is checked for the properties the service relies on. The CronJob's script is run
+for real against a local HTTP server.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from app.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-BIN = Path(sys.executable).parent
+DOCKERFILE = ROOT / "Dockerfile"
+SECRET_NAME = "onefile-sync"
+UID = 10001
+EXPECTED_CMD = [
+    "uvicorn",
+    "app.main:app",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8000",
+    "--timeout-graceful-shutdown",
+    "25",
+    "--no-access-log",
+]
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name) or (BIN / name if (BIN / name).exists() else None)
-    if found is None:
-        pytest.fail(f"{name} is not installed (pip install -e '.[dev]')")
-    return str(found)
+    """The venv's copy of a tool (beside this interpreter), else one on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed (pip install -c constraints.txt -e '.[dev]')"
+    return found
 
 
-def manifests() -> dict[str, list[dict[str, Any]]]:
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+
+
+def resource_files() -> list[Path]:
+    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def load_all() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in resource_files():
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [
+        d
+        for d in load_all()
+        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_specs() -> dict[str, dict[str, Any]]:
+    deployment = one("Deployment")
+    cronjob = one("CronJob")
     return {
-        p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
-        for p in sorted(K8S.glob("*.yaml"))
-        if p.name != "kustomization.yaml"
+        "deployment": deployment["spec"]["template"]["spec"],
+        "cronjob": cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"],
     }
 
 
-def by_kind(kind: str) -> list[dict[str, Any]]:
-    return [d for docs in manifests().values() for d in docs if d["kind"] == kind]
+def pod_labels() -> dict[str, dict[str, str]]:
+    return {
+        "deployment": one("Deployment")["spec"]["template"]["metadata"]["labels"],
+        "cronjob": one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"],
+    }
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def cronjob_script() -> str:
+    (container,) = pod_specs()["cronjob"]["containers"]
+    command = container["command"]
+    assert command[:2] == ["python", "-c"], command
+    return str(command[2])
+
+
+# ---- Dockerfile ---------------------------------------------------------------------------
 
 
 def test_hadolint_is_clean() -> None:
-    result = subprocess.run(  # noqa: S603 - a fixed tool on a fixed file
-        [tool("hadolint"), str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False
-    )
+    result = run(tool("hadolint"), "--no-color", "Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
 
 
-def test_dockerfile_runs_uvicorn_as_non_root_with_a_healthcheck() -> None:
-    text = (ROOT / "Dockerfile").read_text()
-    assert text.count("FROM ") >= 2  # multi-stage
-    assert "USER 10001" in text
-    assert "HEALTHCHECK" in text and "/health" in text
-    assert 'CMD ["uvicorn", "app.main:app"' in text
-    assert "gcc" not in text and "build-essential" not in text
+def test_dockerfile_builds_in_one_stage_and_runs_slim_in_another() -> None:
+    text = DOCKERFILE.read_text()
+    froms = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, re.MULTILINE | re.IGNORECASE)
+    assert len(froms) >= 2, froms
+    for image, _ in froms:
+        assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", image), image
+    final = text.split("\nFROM ")[-1]
+    assert "COPY --from=builder /opt/venv /opt/venv" in final
+    assert re.search(r"pip install --no-cache-dir -c constraints\.txt \.", text)
+    for forbidden in ("apt-get", "gcc", "build-essential", "pip install", "COPY . "):
+        assert forbidden not in final, f"{forbidden!r} in the final stage"
 
 
-def test_every_manifest_is_valid_kubernetes() -> None:
-    files = [str(K8S / name) for name in manifests()]
-    result = subprocess.run(  # noqa: S603 - a fixed tool on the project's own files
-        [tool("kubernetes-validate"), "--strict", "--quiet", *files],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def test_dockerfile_runtime_settings() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(rf"^USER {UID}(:{UID})?$", text, re.MULTILINE)
+    assert re.search(r"--uid 10001\b", text)
+    assert re.search(r"^EXPOSE 8000$", text, re.MULTILINE)
+    assert "PYTHONDONTWRITEBYTECODE=1" in text
+    assert "PYTHONUNBUFFERED=1" in text
+    healthcheck = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])$", text, re.MULTILINE | re.DOTALL)
+    assert healthcheck, "no HEALTHCHECK"
+    probe = json.loads(healthcheck.group(1))
+    assert probe[:2] == ["python", "-c"] and "urllib" in probe[2] and "/health" in probe[2]
+    cmd = re.search(r"^CMD (\[.*\])$", text, re.MULTILINE)
+    assert cmd, "CMD must be in exec form"
+    assert json.loads(cmd.group(1)) == EXPECTED_CMD
+    assert "ENTRYPOINT" not in text  # the CronJob overrides the command with its own script
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    lines = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".git", ".venv", ".pgdata", ".pytest_cache", ".mypy_cache", "tests"} <= lines
+
+
+# ---- k8s: schemas and kustomization ----------------------------------------------------
+
+
+def test_manifests_validate_strictly() -> None:
+    files = resource_files()
+    assert K8S / "secret.example.yaml" in files
+    result = run(tool("kubernetes-validate"), "--strict", *(str(p) for p in files))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "ERROR" not in result.stdout + result.stderr
 
 
 def test_kustomization_lists_every_resource_but_the_secret_template() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    assert set(kustomization["resources"]) == set(manifests()) - {"secret.example.yaml"}
+    listed = set(kustomization["resources"])
+    expected = {p.name for p in resource_files()} - {"secret.example.yaml"}
+    assert listed == expected
+    kinds = {d["kind"] for d in load_all()}
+    assert {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "CronJob",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Secret",
+    } <= kinds
+    assert kustomization["labels"], "common labels come from kustomize"
 
 
-def test_deployment_is_hardened_and_probed() -> None:
-    (deploy,) = by_kind("Deployment")
-    spec = deploy["spec"]
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl (kustomize) not installed")
+def test_kustomize_renders_valid_manifests(tmp_path: Path) -> None:
+    rendered = run("kubectl", "kustomize", str(K8S))  # noqa: S607 - found on PATH above
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    assert "Secret" not in {d["kind"] for d in docs}
+    out = tmp_path / "rendered.yaml"
+    out.write_text(rendered.stdout)
+    result = run(tool("kubernetes-validate"), "--strict", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- Deployment, Service, PDB --------------------------------------------------------------
+
+
+def test_deployment_replicas_rollout_and_shutdown() -> None:
+    spec = one("Deployment")["spec"]
     assert spec["replicas"] == 2
-    pod = spec["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] >= 30
-    for container in pod["containers"]:
-        for probe in ("readinessProbe", "livenessProbe"):
-            assert container[probe]["httpGet"]["path"] == "/health"
-        assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    grace = spec["template"]["spec"]["terminationGracePeriodSeconds"]
+    uvicorn_grace = int(EXPECTED_CMD[EXPECTED_CMD.index("--timeout-graceful-shutdown") + 1])
+    worker_grace = 10  # PoolConfig.shutdown_grace
+    assert grace >= 30
+    assert grace > uvicorn_grace + worker_grace
 
 
-def test_every_container_runs_non_root_read_only_without_escalation() -> None:
-    pods = [d["spec"]["template"]["spec"] for d in by_kind("Deployment")]
-    pods += [c["spec"]["jobTemplate"]["spec"]["template"]["spec"] for c in by_kind("CronJob")]
-    assert len(pods) == 2
-    for pod in pods:
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        for container in pod["containers"]:
-            sc = container["securityContext"]
-            assert sc["readOnlyRootFilesystem"] is True
-            assert sc["allowPrivilegeEscalation"] is False
-            assert sc["capabilities"]["drop"] == ["ALL"]
+def test_deployment_probes_resources_and_configuration() -> None:
+    (container,) = pod_specs()["deployment"]["containers"]
+    assert {p["containerPort"] for p in container["ports"]} == {8000}
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        probe = container[kind]
+        assert probe["httpGet"] == {"path": "/health", "port": 8000}, kind
+        assert probe["timeoutSeconds"] > 2, "/health's own database check takes up to 2 s"
+    liveness = container["livenessProbe"]
+    readiness = container["readinessProbe"]
+    # A database outage takes the pod out of the Service quickly but restarts it only late.
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 120
+    assert (
+        liveness["periodSeconds"] * liveness["failureThreshold"]
+        > readiness["periodSeconds"] * readiness["failureThreshold"]
+    )
+    resources = container["resources"]
+    assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
+    assert {e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e} == {
+        "onefile-sync"
+    }
+    assert {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e} == {
+        SECRET_NAME
+    }
+    volumes = {v["name"]: v for v in pod_specs()["deployment"]["volumes"]}
+    (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert "emptyDir" in volumes[tmp["name"]]
 
 
-def test_cronjob_posts_sync_daily_and_takes_409_as_already_running() -> None:
-    (cron,) = by_kind("CronJob")
-    spec = cron["spec"]
-    assert spec["concurrencyPolicy"] == "Forbid"
-    assert spec["jobTemplate"]["spec"]["backoffLimit"] <= 3
-    script = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
-    assert "/sync" in script and "(202, 409)" in script
-    env = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert env[0]["valueFrom"]["secretKeyRef"]["key"] == "SERVICE_API_TOKEN"
+@pytest.mark.parametrize("pod", ["deployment", "cronjob"])
+def test_every_container_is_hardened(pod: str) -> None:
+    spec = pod_specs()[pod]
+    pod_ctx = spec.get("securityContext", {})
+    assert pod_ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault"
+    assert spec.get("automountServiceAccountToken") is False
+    containers = spec["containers"] + spec.get("initContainers", [])
+    for c in containers:
+        ctx = c["securityContext"]
+        assert ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True, c["name"]
+        assert ctx.get("runAsUser", pod_ctx.get("runAsUser")) == UID, c["name"]
+        assert ctx["readOnlyRootFilesystem"] is True, c["name"]
+        assert ctx["allowPrivilegeEscalation"] is False, c["name"]
+        assert ctx.get("privileged", False) is False, c["name"]
+        assert ctx["capabilities"]["drop"] == ["ALL"], c["name"]
+        assert not ctx["capabilities"].get("add"), c["name"]
+        assert "resources" in c and c["resources"]["limits"], c["name"]
 
 
-def test_the_secret_template_holds_no_real_values() -> None:
-    (secret,) = by_kind("Secret")
-    assert set(secret["stringData"]) == {"DATABASE_URL", "ONEFILE_API_TOKEN", "SERVICE_API_TOKEN"}
-    assert all("CHANGE-ME" in v for v in secret["stringData"].values())
+def test_service_and_pdb_select_only_the_api_pods() -> None:
+    labels = pod_labels()
+    service = one("Service")["spec"]
+    assert service["type"] == "ClusterIP"
+    assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(80, 8000)]
+    pdb = one("PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] == 1
+    deployment = one("Deployment")["spec"]
+    for selector in (service["selector"], pdb["selector"]["matchLabels"]):
+        assert selector == deployment["selector"]["matchLabels"]
+        assert selects(selector, labels["deployment"])
+        assert not selects(selector, labels["cronjob"])
 
 
-def test_network_policies_limit_ingress_and_egress() -> None:
-    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind("NetworkPolicy")}
-    api = policies["onefile-sync"]
-    assert set(api["policyTypes"]) == {"Ingress", "Egress"}
-    ports = {p["port"] for rule in api["egress"] for p in rule["ports"]}
-    assert ports == {5432, 443, 53}
+# ---- configuration -------------------------------------------------------------------------
+
+
+def test_configmap_and_secret_keys_are_settings_the_service_reads() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    config = one("ConfigMap")["data"]
+    secret = one("Secret")
+    assert secret["metadata"]["name"] == SECRET_NAME
+    secret_keys = set(secret["stringData"])
+    assert secret_keys == {"DATABASE_URL", "ONEFILE_API_TOKEN", "SERVICE_API_TOKEN"}
+    assert set(config) <= settings and secret_keys <= settings
+    assert not set(config) & secret_keys, "secrets belong in the Secret, not the ConfigMap"
+    assert config["ONEFILE_BASE_URL"] == "https://wsapi.onefile.co.uk/api/v2.1/"
+    assert {k: config[k] for k in ("ONEFILE_VISIT_TYPE_ID", "ONEFILE_RATE_LIMIT")} == {
+        "ONEFILE_VISIT_TYPE_ID": "2",
+        "ONEFILE_RATE_LIMIT": "300",
+    }
+    assert config["ONEFILE_RATE_PERIOD"] == "60" and config["LOG_LEVEL"] == "INFO"
+    assert {"ONEFILE_ORGANISATION_ID", "ONEFILE_CLASSROOM_ID"} <= set(config)
+
+
+def test_secret_template_holds_only_placeholders() -> None:
+    text = (K8S / "secret.example.yaml").read_text()
+    assert "kubectl create secret generic onefile-sync" in text
+    secret = one("Secret")
+    assert "data" not in secret, "base64 values would hide what they are"
+    for key, value in secret["stringData"].items():
+        assert "CHANGE-ME" in value, key
+        # No run of random-looking characters, as a real token would have.
+        assert not re.search(r"[A-Za-z0-9+/=_]{24,}", value.replace("CHANGE-ME", "")), key
+    assert ".invalid" in secret["stringData"]["DATABASE_URL"]
+
+
+# ---- CronJob -------------------------------------------------------------------------------
+
+
+def test_cronjob_schedule_and_limits() -> None:
+    cronjob = one("CronJob")["spec"]
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    assert cronjob["timeZone"] == "Europe/London"
+    assert len(cronjob["schedule"].split()) == 5
+    assert cronjob["startingDeadlineSeconds"] > 0
+    assert cronjob["successfulJobsHistoryLimit"] >= 1 and cronjob["failedJobsHistoryLimit"] >= 1
+    job = cronjob["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2
+    assert 0 < job["activeDeadlineSeconds"] <= 3600
+    (container,) = pod_specs()["cronjob"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SERVICE_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": SECRET_NAME,
+        "key": "SERVICE_API_TOKEN",
+    }
+    assert env["SYNC_URL"]["value"] == "http://onefile-sync/sync"
+
+
+class _FakeService(BaseHTTPRequestHandler):
+    status = 202
+    seen: list[tuple[str, str, str | None]] = []  # noqa: RUF012 - set per test
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        self.rfile.read(length)
+        type(self).seen.append((self.command, self.path, self.headers.get("Authorization")))
+        body = (
+            {"id": 7, "kind": "sync", "status": "queued"}
+            if self.status == 202
+            else {"error": "x", "message": "y", "job_id": 7}
+        )
+        payload = json.dumps(body).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def fake_service() -> Iterator[tuple[str, type[_FakeService]]]:
+    handler = type("Handler", (_FakeService,), {"seen": []})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/sync", handler
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def run_script(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SYNC_URL": url, "SERVICE_API_TOKEN": "cron-token-0123456789"}
+    env.pop("http_proxy", None)
+    env.pop("HTTP_PROXY", None)
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
+    return subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", cronjob_script()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "exit_code"),
+    [(202, 0), (409, 0), (401, 1), (422, 1), (500, 1), (503, 1)],
+)
+def test_cronjob_script_accepts_202_and_409_only(
+    fake_service: tuple[str, type[_FakeService]], status: int, exit_code: int
+) -> None:
+    url, handler = fake_service
+    handler.status = status
+    result = run_script(url)
+    assert result.returncode == exit_code, result.stdout + result.stderr
+    assert handler.seen == [("POST", "/sync", "Bearer cron-token-0123456789")]
+    assert "cron-token" not in result.stdout + result.stderr
+
+
+def test_cronjob_script_fails_when_the_service_is_unreachable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_script(f"http://127.0.0.1:{port}/sync")
+    assert result.returncode == 1
+    assert "POST /sync failed" in result.stderr
+
+
+# ---- NetworkPolicy -------------------------------------------------------------------------
+
+
+def _ports(rules: list[dict[str, Any]]) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for r in rules for p in r.get("ports", [])}
+
+
+def test_network_policies() -> None:
+    labels = pod_labels()
+    api = one("NetworkPolicy", "onefile-sync-api")["spec"]
+    trigger = one("NetworkPolicy", "onefile-sync-trigger")["spec"]
+    assert selects(api["podSelector"]["matchLabels"], labels["deployment"])
+    assert not selects(api["podSelector"]["matchLabels"], labels["cronjob"])
+    assert selects(trigger["podSelector"]["matchLabels"], labels["cronjob"])
+    assert not selects(trigger["podSelector"]["matchLabels"], labels["deployment"])
+    for policy in (api, trigger):
+        assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+
+    assert _ports(api["ingress"]) == {("TCP", 8000)}
+    peers = [peer for rule in api["ingress"] for peer in rule["from"]]
+    assert all(peer for peer in peers) and len(peers) == 3
+    pod_peers = [p["podSelector"]["matchLabels"] for p in peers if "podSelector" in p]
+    assert {"app.kubernetes.io/name": "picsweb"} in pod_peers
+    assert any(selects(sel, labels["cronjob"]) for sel in pod_peers)
+    ns_peers = [p["namespaceSelector"]["matchLabels"] for p in peers if "namespaceSelector" in p]
+    assert ns_peers == [{"kubernetes.io/metadata.name": "monitoring"}]
+    assert _ports(api["egress"]) == {("TCP", 5432), ("TCP", 443), ("UDP", 53), ("TCP", 53)}
+
+    assert not trigger.get("ingress")
+    assert _ports(trigger["egress"]) == {("TCP", 8000), ("UDP", 53), ("TCP", 53)}
+    (to_api,) = [r for r in trigger["egress"] if ("TCP", 8000) in _ports([r])]
+    assert all(selects(p["podSelector"]["matchLabels"], labels["deployment"]) for p in to_api["to"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from app.loopback import serve_loopback as serve_http
 from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
 from app.onefile.simulator import SimulatorConfig, create_simulator_app
 from tests.onefile.test_quota import max_in_window
-from tests.servers import serve_http
 
 
 async def test_fifty_workers_through_the_client_get_no_429() -> None:
