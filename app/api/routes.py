@@ -204,11 +204,16 @@ async def health(svc: Svc) -> JSONResponse:
     except Exception:
         return JSONResponse({"status": "unavailable", "database": "down", **body}, status_code=503)
     if last is not None:
+        result = last.result or {}
+        counts = result.get("learners")
+        learners: dict[str, Any] = counts if isinstance(counts, dict) else {}
         body["last_sync"] = {
             "job_id": last.id,
             "status": last.status,
+            "mode": result.get("mode"),
             "finished_at": last.finished_at.isoformat() if last.finished_at else None,
             "learners": last.progress_total,
+            "failed_learners": learners.get("failed"),
         }
     return JSONResponse({"status": "ok", "database": "ok", **body})
 

@@ -546,3 +546,5 @@ async def test_a_full_sweep_on_request_and_when_the_last_is_older_than_the_sched
     health = (await service.api.get("/health")).json()
     assert health["last_sync"]["job_id"] == job["id"]
     assert health["last_sync"]["status"] == "succeeded"
+    assert health["last_sync"]["mode"] == "full"
+    assert health["last_sync"]["failed_learners"] == 0
