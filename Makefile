@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-memory openapi clean
+.PHONY: demo test lint bench bench-memory chaos openapi clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ bench: $(STAMP)
 ## bench-memory: the same plus peak RSS over an exchange of 100,000 learners (longer)
 bench-memory: $(STAMP)
 	$(BIN)/python -m app.bench.run --memory-learners 100000
+
+## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas; ~8 min)
+chaos: $(STAMP)
+	$(BIN)/python -m app.chaos

@@ -1,0 +1,115 @@
+"""Suite-sized chaos: SIGKILLs, OneFile faults, a Postgres outage, two replicas.
+
+Each scenario runs the real service (`uvicorn app.main:app` subprocesses) against the simulator
+and Postgres and ends with the harness's verdict (app/chaos/harness.py): every job succeeded, no
+duplicate anywhere in OneFile, and PICSWeb's tables (and OneFile's records) equal to those of an
+uninterrupted run of the same world. `python -m app.chaos` runs the same at full size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.chaos.harness import (
+    Chaos,
+    Result,
+    World,
+    check_against,
+    metric_sum,
+    run_replicas,
+    run_scenario,
+)
+
+WORLD = World(learners=50, enrol=10)
+
+
+@pytest.fixture(scope="module")
+async def reference(pg_admin: str, tmp_path_factory: pytest.TempPathFactory) -> Result:
+    """The same world, enrolled and synced with nothing broken."""
+    ref = await run_scenario(pg_admin, WORLD, Chaos(), tmp_path_factory.mktemp("ref"), "ref")
+    assert ref.problems == []
+    assert [s["status"] for s in ref.syncs] == ["succeeded"]
+    return ref
+
+
+def _verdict(result: Result, reference: Result) -> None:
+    assert result.problems == [], result.summary()
+    assert {j["status"] for j in result.jobs} == {"succeeded"}, result.summary()
+    assert check_against(result, reference) == []
+
+
+async def test_sigkill_during_enrolment_and_sync(
+    pg_admin: str, reference: Result, tmp_path: Path
+) -> None:
+    chaos = Chaos(seed=5, kills_enrol=2, kills_sync=2, rate=100, kill_delay=(0.3, 1.2))
+    result = await run_scenario(pg_admin, WORLD, chaos, tmp_path, "crash")
+    assert [k["phase"] for k in result.kills] == ["enrol", "enrol", "sync", "sync"]
+    assert result.extra["service_starts"] == 5
+    _verdict(result, reference)
+    assert result.syncs[0]["attempts"] >= 2  # the sync itself was interrupted and resumed
+
+
+async def test_onefile_faults_cost_nothing(
+    pg_admin: str, reference: Result, tmp_path: Path
+) -> None:
+    chaos = Chaos(
+        seed=3,
+        faults={
+            "fault_rate": 0.05,
+            "timeout_rate": 0.02,
+            "hang_seconds": 2.0,
+            "timeout_does_work": True,  # the answer is lost after the work was done
+            "garbage_rate": 0.02,
+        },
+        onefile_timeout=1.0,
+        burst_429=2,
+        expire_sessions=1,
+        retry_sync=True,
+        rate=150,
+    )
+    result = await run_scenario(pg_admin, WORLD, chaos, tmp_path, "faults")
+    # A first sync may end partial; one more must put everything right.
+    assert len(result.syncs) <= 2 and result.syncs[-1]["status"] == "succeeded", result.syncs
+    assert result.problems == [], result.summary()
+    assert check_against(result, reference) == []
+    injected = result.faults_injected
+    assert injected["5xx"] > 0 and injected["429"] > 0 and injected["401"] > 0, injected
+    assert result.extra["bursts_429"] == 2 and result.extra["sessions_expired"] == 1
+    # The service saw and counted them (one process throughout: its counters cover the run).
+    m = result.metrics
+    assert result.extra["service_starts"] == 1
+    fivexx = sum(metric_sum(m, "onefile_calls_total", status=s) for s in ("500", "502", "503"))
+    assert fivexx == injected["5xx"]
+    assert metric_sum(m, "onefile_calls_total", status="429") == injected["429"]
+    assert metric_sum(m, "onefile_rate_limited_total") == injected["429"]
+    assert metric_sum(m, "onefile_calls_total", status="401") == injected["401"]
+    assert metric_sum(m, "onefile_calls_total", status="0") == injected["timeouts"]
+    assert metric_sum(m, "onefile_retries_total", reason="rate_limited") > 0
+    assert metric_sum(m, "onefile_retries_total", reason="server_error") > 0
+
+
+async def test_postgres_outage_during_a_sync(
+    pg_admin: str, reference: Result, tmp_path: Path
+) -> None:
+    chaos = Chaos(seed=4, pg_outage=3.0, rate=300)
+    result = await run_scenario(pg_admin, WORLD, chaos, tmp_path, "outage")
+    # /health: 503 all through the outage (asserted by the harness too), 200 soon after.
+    assert set(result.extra["health_during_outage"]) == {503}, result.health
+    assert result.health[-1][1] == 200
+    assert result.extra["health_200_after_s"] < 10
+    assert result.extra["service_starts"] == 1  # recovered without a restart
+    _verdict(result, reference)
+
+
+async def test_two_replicas_share_the_quota_and_hand_over(pg_admin: str, tmp_path: Path) -> None:
+    world = World(learners=80, enrol=0, rate=50, period=5.0)
+    result = await run_replicas(pg_admin, world, tmp_path, kill_after=1.0)
+    assert result.problems == [], result.summary()
+    assert result.extra["second_sync"][0] == 409
+    assert result.extra["sync_during_takeover"][0] == 409
+    assert result.extra["takeover_s"] < 10
+    assert result.extra["quota"]["peak_window"] <= world.rate
+    assert [s["status"] for s in result.syncs] == ["succeeded"]
+    assert result.syncs[0]["attempts"] == 2  # claimed again by the survivor
