@@ -129,7 +129,9 @@ class OneFileClient:
         self, method: str, route: str, path: str, body: Json = None, *, idempotent: bool = True
     ) -> httpx.Response:
         """One logical call: session, quota, retries; returns a 2xx response."""
-        for attempt in (1, 2):
+        # Up to two renewals: a session can expire again while a call waits for the quota
+        # (a long 429 pause), and one learner's call must not fail a whole job for that.
+        for attempt in (1, 2, 3):
             session = await self._session_id()
             resp = await self._send_with_policy(
                 route,
@@ -138,7 +140,7 @@ class OneFileClient:
                 ),
                 idempotent=idempotent,
             )
-            if resp.status_code == 401 and attempt == 1:
+            if resp.status_code == 401 and attempt < 3:
                 await self._renew_after_401(session)
                 continue
             if resp.status_code == 401:

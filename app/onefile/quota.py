@@ -82,10 +82,16 @@ class Quota:
         prio = call_priority.get() if priority is None else priority
         await self._take_turn(prio)
         try:
+            amount = 1
             if self._limiter is None:
                 self._limiter = AsyncLimiter(2, 2 * self.spacing)
+                # The first call takes the whole bucket: a process that has just taken over
+                # from another leader must not open with a pair of calls, since the other's
+                # last calls are not in this process's sliding log.
+                amount = 2
             while True:
-                await self._limiter.acquire()
+                await self._limiter.acquire(amount)
+                amount = 1
                 delay = self._guard_delay()
                 if delay <= 0:
                     break
