@@ -60,3 +60,20 @@ async def fresh_database(admin_url: str, name: str) -> str:
     finally:
         await conn.close()
     return with_database(admin_url, name)
+
+
+async def prepared_database(admin_url: str, name: str) -> str:
+    """A fresh database with PICSWeb's tables (demo DDL) and the service's migrations."""
+    from app.db.migrate import migrate
+    from app.db.pool import _init_connection
+    from app.demo.picsweb_schema import create_picsweb_tables
+
+    db_url = await fresh_database(admin_url, name)
+    conn = await asyncpg.connect(db_url)
+    try:
+        await _init_connection(conn)
+        await create_picsweb_tables(conn)
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return db_url

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import asyncpg
 
-from app.db.migrate import migrate
-from app.db.pool import _init_connection
 from app.demo.embedded import embedded_postgres
-from app.demo.picsweb_schema import create_picsweb_tables
-from app.loopback import with_database
+from app.loopback import prepared_database
+from app.loopback import with_database as with_database  # re-exported for the tests
 
 
 @contextlib.contextmanager
@@ -35,18 +33,7 @@ def admin_url() -> Iterator[str]:
 
 async def create_template(admin: str) -> str:
     name = f"onefile_sync_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    conn = await asyncpg.connect(with_database(admin, name))
-    try:
-        await _init_connection(conn)
-        await create_picsweb_tables(conn)
-        await migrate(conn)
-    finally:
-        await conn.close()
+    await prepared_database(admin, name)
     return name
 
 

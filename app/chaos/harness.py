@@ -37,12 +37,11 @@ import httpx
 
 from app.bench.run import TOKEN, Options, ServiceProcess, _free_port, _service_env
 from app.chaos.pgproxy import PgProxy
-from app.db.migrate import migrate
 from app.db.pool import _init_connection
 from app.demo.generate import generate_picsweb, uk_today
-from app.demo.picsweb_schema import TABLES, create_picsweb_tables
+from app.demo.picsweb_schema import TABLES
 from app.demo.seed_enrolled import seed_enrolled
-from app.loopback import fresh_database
+from app.loopback import prepared_database
 from app.loopback import serve_loopback as serve
 from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 
@@ -76,15 +75,7 @@ class World:
 
 
 async def new_database(admin_url: str, name: str) -> str:
-    db_url = await fresh_database(admin_url, name)
-    conn = await asyncpg.connect(db_url)
-    try:
-        await _init_connection(conn)
-        await create_picsweb_tables(conn)
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return db_url
+    return await prepared_database(admin_url, name)
 
 
 async def drop_database(admin_url: str, db_url: str) -> None:
