@@ -30,14 +30,12 @@ import httpx
 import psutil
 
 from app.bench.incumbent import Incumbent
-from app.db.migrate import migrate
 from app.db.pool import _init_connection
 from app.demo.embedded import embedded_postgres
 from app.demo.generate import generate_picsweb
-from app.demo.picsweb_schema import create_picsweb_tables
 from app.demo.run import SIM_TOKEN
 from app.demo.seed_enrolled import seed_enrolled
-from app.loopback import fresh_database
+from app.loopback import prepared_database
 from app.loopback import serve_loopback as serve
 from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 
@@ -106,8 +104,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.asynccontextmanager
-async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
+async def spawn_service(env: dict[str, str], log: Path) -> ServiceProcess:
+    """`uvicorn app.main:app` on a free loopback port, its output in `log`; not yet waited for."""
     port = _free_port()
     with log.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
@@ -115,7 +113,13 @@ async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[Servi
             "--port", str(port), "--no-access-log", cwd=ROOT, env=env,
             stdout=sink, stderr=sink,
         )  # fmt: skip
-    svc = ServiceProcess(proc, f"http://127.0.0.1:{port}")
+    return ServiceProcess(proc, f"http://127.0.0.1:{port}")
+
+
+@contextlib.asynccontextmanager
+async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
+    svc = await spawn_service(env, log)
+    proc = svc.proc
     try:
         async with httpx.AsyncClient(base_url=svc.url) as probe:
             for _ in range(300):
@@ -189,12 +193,10 @@ async def run_sync(
 
 
 async def prepare(admin_url: str, learners: int, sim: SimulatorState) -> tuple[str, list[int]]:
-    db_url = await fresh_database(admin_url, "onefile_sync_bench")
+    db_url = await prepared_database(admin_url, "onefile_sync_bench")
     conn = await asyncpg.connect(db_url)
     try:
         await _init_connection(conn)
-        await create_picsweb_tables(conn)
-        await migrate(conn)
         await generate_picsweb(conn, learners=learners, seed=11)
         await seed_enrolled(conn, sim)
         ids = [

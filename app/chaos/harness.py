@@ -23,7 +23,6 @@ import json
 import random
 import re
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,7 +34,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from app.bench.run import TOKEN, Options, ServiceProcess, _free_port, _service_env
+from app.bench.run import TOKEN, Options, ServiceProcess, _free_port, _service_env, spawn_service
 from app.chaos.pgproxy import PgProxy
 from app.db.pool import _init_connection
 from app.demo.generate import generate_picsweb, uk_today
@@ -430,14 +429,8 @@ async def start_service(
     timeout: float = 60,  # noqa: ASYNC109
 ) -> ServiceProcess:
     """`uvicorn app.main:app` on a free port; waits for /health 200 (and the lead, if asked)."""
-    port = _free_port()
-    with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log", cwd=ROOT, env=env,
-            stdout=sink, stderr=sink,
-        )  # fmt: skip
-    svc = ServiceProcess(proc, f"http://127.0.0.1:{port}")
+    svc = await spawn_service(env, log)
+    proc = svc.proc
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=svc.url, timeout=5) as probe:
         while time.monotonic() < deadline:
