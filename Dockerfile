@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# onefile-sync: `uvicorn app.main:app` on port 8000 (see /work/shared/contract/service.md).
+# onefile-sync: `uvicorn app.main:app` on port 8000 (see docs/service.md).
 # Build: docker build -t onefile-sync:0.1.0 .
 # Both stages use the same base tag, so the venv's interpreter symlink resolves in the final stage.
 

@@ -1,6 +1,6 @@
 """The service's configuration: parsed once at start-up, then passed down explicitly.
 
-Variable names are fixed by contract/service.md. Secrets are `SecretStr`, so neither a
+Variable names are fixed by docs/service.md. Secrets are `SecretStr`, so neither a
 validation error nor a repr ever prints them.
 """
 

@@ -1,4 +1,4 @@
-"""Configuration: names from contract/service.md; bad or missing values named, never shown."""
+"""Configuration: names from docs/service.md; bad or missing values named, never shown."""
 
 from __future__ import annotations
 

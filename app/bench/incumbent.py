@@ -1,6 +1,6 @@
 """A faithful model of the incumbent integration, for the benchmark's baseline only.
 
-What PICSWeb's own notice (../shared/seed/) and the issue describe: every enrolled learner every
+What PICSWeb's own notice (docs/seed/) and the issue describe: every enrolled learner every
 day, one call at a time, each search followed by a GET of every row it returned, and a pause of
 a whole rate period whenever OneFile answers 429. It reads only; it writes nothing to either
 side, so it is, if anything, faster than the real incumbent — the ratios quoted against it are

@@ -79,7 +79,7 @@ async def migrate(conn: Conn) -> list[str]:
     return applied_now
 
 
-# PICSWeb's tables (contract/picsweb-database.md), parents before children.
+# PICSWeb's tables (docs/picsweb-database.md), parents before children.
 PICSWEB_TABLES = (
     "officers",
     "organisations",

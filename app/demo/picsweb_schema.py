@@ -1,7 +1,7 @@
 """PICSWeb's tables (schema `picsweb`) for development, demos and tests.
 
 In production PICSWeb owns these tables and they already exist; here the project creates them
-from contract/picsweb-database.md. `picsweb_schema.sql` is idempotent and has no triggers.
+from docs/picsweb-database.md. `picsweb_schema.sql` is idempotent and has no triggers.
 """
 
 from __future__ import annotations

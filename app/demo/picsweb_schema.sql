@@ -1,4 +1,4 @@
--- PICSWeb's tables, written from contract/picsweb-database.md, for development, demos and
+-- PICSWeb's tables, written from docs/picsweb-database.md, for development, demos and
 -- tests only: in production PICSWeb owns them and they already exist.
 -- Idempotent: every statement is IF NOT EXISTS, so applying it twice is harmless.
 -- No triggers: whoever writes a row bumps its updated_at itself, as in production.

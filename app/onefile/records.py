@@ -1,6 +1,6 @@
 """OneFile's records and wire formats: the one place that knows OneFile's field names.
 
-Names marked (assumed) in contract/onefile-api.md are marked here too; a correction found
+Names marked (assumed) in docs/onefile-api.md are marked here too; a correction found
 against OneFile's beta server is a one-line change in this module.
 """
 

@@ -28,7 +28,7 @@ N = 2_000
 UNENROLLABLE = 0.05
 NINO = re.compile(r"[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]")
 
-# contract/picsweb-database.md, column by column: (name, type, nullable).
+# docs/picsweb-database.md, column by column: (name, type, nullable).
 BIGINT, TEXT, DATE, INT = "bigint", "text", "date", "integer"
 TIME, TSTZ = "time without time zone", "timestamp with time zone"
 CONTRACT: dict[str, list[tuple[str, str, bool]]] = {
