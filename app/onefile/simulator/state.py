@@ -56,6 +56,7 @@ class CallRecord:
     method: str
     route: str  # templated, e.g. "POST User/Search"
     status: int
+    agent: str = ""  # the caller's User-Agent: tells replicas of one deployment apart
 
 
 @dataclass(slots=True)
@@ -267,8 +268,8 @@ class SimulatorState:
             return None
         return max(0.0, window[len(window) - limit] + period - now)
 
-    def record_call(self, t: float, method: str, route: str, status: int) -> None:
-        self.call_log.append(CallRecord(t, method, route, status))
+    def record_call(self, t: float, method: str, route: str, status: int, agent: str = "") -> None:
+        self.call_log.append(CallRecord(t, method, route, status, agent))
 
     @property
     def calls(self) -> list[CallRecord]:
