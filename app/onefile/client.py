@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
 from collections import deque
@@ -84,7 +85,11 @@ class OneFileClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            headers={"Accept": "application/json"},
+            # The pid tells replicas apart in OneFile's (and the simulator's) view of calls.
+            headers={
+                "Accept": "application/json",
+                "User-Agent": f"onefile-sync (pid {os.getpid()})",
+            },
         )
 
     async def aclose(self) -> None:
