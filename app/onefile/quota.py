@@ -21,9 +21,21 @@ with a 5% margin (250 ms): none. The margin is an absolute allowance written as 
 keeps the margin too (`window`): it used to hold exactly `period`, which the bucket's wait
 after it happened to stretch, but a guarantee should not rest on that.
 
+A process that takes over from another leader calls `assume_previous_caller(until)`: the old
+leader's last calls still count at OneFile, and all this process knows of them is that they
+obeyed the same bucket (at most `2 + L / spacing` calls in any interval of length L) and ended
+by `until` (the old leader's lease fence, app/jobs/leader.py). The sliding log is filled with
+exactly that worst case — two calls at `until`, then one every spacing before it — so that
+every window holds at most `limit` calls of both leaders together, and the new leader's first
+call waits two spacings past `until` instead of a period (or the 2.5-s grace it used to wait,
+which kept the quota only because the grace was long compared with a compressed test period).
+
 Interactive work (enrolment, refresh) must not queue behind a 100,000-learner sync, so waiters
 pass the limiter one at a time in priority order: a refresh's call takes the very next slot.
-The priority is read from a context variable that the job runner sets for each job's task.
+The priority is read from a context variable that the job runner sets for each job's task; so
+is the job's fence (app/fencing.py), checked before a call waits and again just before it is
+sent: a process whose lease has passed by its own clock sends nothing more, even when it was
+frozen while it waited.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
+
+from app.fencing import current_fence
 
 INTERACTIVE = 0
 BATCH = 1
@@ -85,29 +99,31 @@ class Quota:
         self._order = itertools.count()
         self._turn_taken = False
         self._paused_until = 0.0
-        # Created lazily inside the running loop, never at import or construction time.
         self._limiter: AsyncLimiter | None = None
 
     async def acquire(self, priority: int | None = None) -> float:
-        """Wait for the right to send one call; returns the seconds waited."""
+        """Wait for the right to send one call; returns the seconds waited.
+
+        Raises `LeaseLost` (app/fencing.py) instead when the running job's lease has passed.
+        """
+        fence = current_fence.get()
+        if fence is not None:
+            fence.check()
         started = self._clock()
         prio = call_priority.get() if priority is None else priority
         await self._take_turn(prio)
         try:
-            amount = 1
             if self._limiter is None:
+                # Created lazily inside the running loop, never at import or construction time.
                 self._limiter = AsyncLimiter(2, 2 * self.spacing)
-                # The first call takes the whole bucket: a process that has just taken over
-                # from another leader must not open with a pair of calls, since the other's
-                # last calls are not in this process's sliding log.
-                amount = 2
             while True:
-                await self._limiter.acquire(amount)
-                amount = 1
+                await self._limiter.acquire(1)
                 delay = self._guard_delay()
                 if delay <= 0:
                     break
                 await asyncio.sleep(delay)
+            if fence is not None:
+                fence.check()  # the wait may have outlived the lease (or the process froze)
             self._sent.append(self._clock())
         finally:
             self._release_turn()
@@ -115,6 +131,14 @@ class Quota:
         if self._on_wait is not None:
             self._on_wait(waited)
         return waited
+
+    def assume_previous_caller(self, until: float) -> None:
+        """Count the worst case of another process's calls under this same quota, ended by
+        `until` (this clock): two at `until`, then one every spacing before it."""
+        assumed = [until - k * self.spacing for k in range(self.limit - 1)] + [until]
+        merged = sorted([*self._sent, *assumed])[-self.limit :]
+        self._sent.clear()
+        self._sent.extend(merged)
 
     def pause(self, seconds: float) -> None:
         """Hold every call for `seconds` (OneFile said 429: it blocks the whole token)."""

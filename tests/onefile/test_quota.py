@@ -133,3 +133,39 @@ async def test_state_counts_the_window() -> None:
     s = quota.state()
     assert s.calls_in_window == 3
     assert s.limit == 5
+
+
+async def test_a_new_leader_keeps_the_window_with_the_old_leaders_calls() -> None:
+    """After a hand-over both leaders' calls count at OneFile. The new leader assumes the worst
+    the old one's quota allowed until it stopped: the union keeps every window, and the new
+    leader waits two spacings past the hand-over, not a period (issue 13)."""
+    limit, period, margin = 20, 2.0, 0.1
+    old, new = Quota(limit, period, margin=margin), Quota(limit, period, margin=margin)
+    sent: list[float] = []
+    for _ in range(limit):  # the old leader at its full rate, up to its last call
+        await old.acquire()
+        sent.append(time.monotonic())
+    until = time.monotonic()  # by then the old leader has stopped (its fence)
+    new.assume_previous_caller(until)
+    first = None
+    for _ in range(limit):
+        await new.acquire()
+        first = first or time.monotonic()
+        sent.append(time.monotonic())
+    assert max_in_window(sent, period) <= limit
+    assert first is not None
+    # Not before two spacings (the window keeps its margin) ...
+    assert first >= until + 2 * new.spacing - 0.001
+    # ... and nowhere near a period: the old design waited 2.5 s whatever the period.
+    assert first < until + period / 2
+
+
+async def test_the_assumed_calls_merge_with_this_processs_own() -> None:
+    """A process that leads again keeps its own recent calls as well as the assumed ones."""
+    quota = Quota(5, 10.0, margin=0.0)
+    await quota.acquire()
+    before = quota.state().calls_in_window
+    quota.assume_previous_caller(time.monotonic() - 100)  # long gone: counts nothing now
+    assert quota.state().calls_in_window == before == 1
+    quota.assume_previous_caller(time.monotonic())
+    assert quota.state().calls_in_window == 5  # the log holds `limit`: the newest win
