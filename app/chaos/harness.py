@@ -626,10 +626,13 @@ async def _simulator(
 
 
 # The quota's margin is an absolute allowance for jitter between our sends and OneFile's count,
-# written as a fraction of the period (0.6 s at 1% of 60 s in production). On this kind of
-# machine under load, arrivals at the simulator lagged sends by up to 118 ms (issue 13), more
-# than 1% of a compressed 5-s period: the compressed worlds keep 250 ms.
-JITTER_ALLOWANCE = 0.25
+# written as a fraction of the period (0.6 s at 1% of 60 s in production). Here the count is
+# the simulator's, in this process, and on a loaded 2-core machine it is late too: arrivals
+# lagged sends by up to 118 ms beside two CPU burners, and the simulator itself, starved,
+# once went 0.64 s without reading a request and then stamped four within 0.5 ms (a bucket of
+# two never sends that) — 51 calls in a 4.76-s window it had compressed (issue 13). The
+# compressed worlds keep 1 s.
+JITTER_ALLOWANCE = 1.0
 
 
 def _env(db_url: str, sim_url: str, world: World, chaos: Chaos) -> dict[str, str]:

@@ -86,7 +86,7 @@ class Replica:
         world: World,
         *,
         steps: int = 40,
-        lease: float = 2.0,
+        lease: float = 3.0,
         job_lease: float = 60.0,
     ) -> None:
         self.name = name

@@ -1,7 +1,7 @@
 """Leadership (app/jobs/leader.py): one leader; hand-over after a crash, a freeze, a shutdown.
 
 Replicas run in-process on loops of their own (tests/jobs/replicas.py), so that a test can
-freeze one entirely, as SIGSTOP freezes a process. Leases are short (2 s) and the jobs' own
+freeze one entirely, as SIGSTOP freezes a process. Leases are short (3 s) and the jobs' own
 claims long (60 s): a job that resumes within seconds was taken back by the new leader, not
 left to its claim's expiry. `make chaos` measures the same with real processes.
 """

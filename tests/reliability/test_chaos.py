@@ -126,7 +126,7 @@ async def test_a_frozen_leader_is_replaced_and_wakes_to_nothing(
 ) -> None:
     """SIGSTOP for longer than the lease, then SIGCONT (issue 13, item 3): the other replica
     leads and resumes the work; the woken one makes no OneFile call and nothing runs twice."""
-    world = World(learners=150, enrol=0, rate=50, period=5.0)
+    world = World(learners=120, enrol=0, rate=50, period=5.0)
     result = await run_replicas(
         pg_admin, world, tmp_path, event="freeze", event_after=1.0, freeze_for=10.0
     )
