@@ -41,6 +41,6 @@ bench: $(STAMP)
 bench-memory: $(STAMP)
 	$(BIN)/python -m app.bench.run --memory-learners 100000
 
-## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas; ~8 min)
+## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas 20 times under load, hand-over by kill and freeze; ~25 min)
 chaos: $(STAMP)
 	$(BIN)/python -m app.chaos
