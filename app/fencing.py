@@ -11,10 +11,12 @@ where it stopped, while another process already does the same work. Two defences
   before anyone else can take the lease — without a round trip, even when the database is
   away. The OneFile quota calls `check()` before a call waits and again just before it is sent
   (app/onefile/quota.py); a job's writes call it too.
-- **By the database.** A write in a job's name runs in a transaction that first share-locks the
-  job's row with its claim token and a current lease (`guard`). A takeover updates that row,
-  so it either waits for the write to commit or makes the write find no claim: a stale write
-  lands while its claim was valid, or not at all.
+- **By the database.** A write in a job's name runs in a transaction that first locks the
+  job's row FOR KEY SHARE with its claim token and a current lease (`guard`). The token is a
+  key column (unique), so a takeover, which changes it, either waits for the write to commit
+  or makes the write find no claim — a stale write lands while its claim was valid, or not at
+  all — while the job's heartbeat and progress, which change no key, are never held up (with
+  FOR SHARE, a stream of learner transactions starved the heartbeat under load).
 
 The running job's fence sits in a context variable, like its call priority: the worker sets it
 in the job's task and the tasks the handler starts inherit it, so repositories need only

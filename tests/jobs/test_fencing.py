@@ -75,8 +75,8 @@ async def test_writes_for_a_claim_that_was_taken_back_change_nothing(pool: async
 
 
 async def test_a_takeover_comes_strictly_before_or_after_a_write(pool: asyncpg.Pool) -> None:
-    """The claim's row stays share-locked until the write commits: the takeover waits for it,
-    and a write that starts after the takeover finds no claim."""
+    """The claim stays locked until the write commits: the takeover waits for it, and a write
+    that starts after the takeover finds no claim."""
     store, job, epoch = await claimed(pool)
     fence = fence_of(store, job)
     token = current_fence.set(fence)
@@ -92,6 +92,26 @@ async def test_a_takeover_comes_strictly_before_or_after_a_write(pool: asyncpg.P
     finally:
         current_fence.reset(token)
     assert await rows(pool) == [1]
+
+
+async def test_writes_in_flight_never_hold_up_the_jobs_own_heartbeat(pool: asyncpg.Pool) -> None:
+    """Learners' transactions lock the claim one after another; the job's heartbeat and
+    progress must go past them (a share lock starved the heartbeat of a 1,000-learner sync
+    under load, and the runner stopped itself: `make test`, issue 13)."""
+    store, job, _ = await claimed(pool)
+    fence = fence_of(store, job)
+    ctx = JobContext(job, store, fence, None)
+    token = current_fence.set(fence)
+    try:
+        async with fenced_transaction(pool) as conn:
+            await conn.execute(WRITE, 1, job.id)
+            assert job.claim is not None
+            assert await asyncio.wait_for(store.heartbeat(job.id, job.claim, 60), 5)
+            await asyncio.wait_for(ctx.progress(1, 2, force=True), 5)
+    finally:
+        current_fence.reset(token)
+    now = await store.get(job.id)
+    assert now is not None and now.progress_done == 1
 
 
 async def test_the_clock_fence_stops_calls_and_writes_without_asking_the_database(

@@ -21,3 +21,8 @@ CREATE SEQUENCE onefile_sync.job_claims;
 ALTER TABLE onefile_sync.jobs
     ADD COLUMN claim       bigint,     -- the current claim's token; NULL when not claimed
     ADD COLUMN claim_epoch bigint;     -- the leadership epoch it was claimed under
+-- Unique, which also makes `claim` a key column: a write in the job's name locks the row
+-- FOR KEY SHARE, which every change of the claim (a takeover, a new claim, finish, release)
+-- must wait for, while heartbeats and progress (no key change) go past it. With FOR SHARE,
+-- 16 learners' transactions in a row starved the job's own heartbeat under load.
+CREATE UNIQUE INDEX jobs_claim ON onefile_sync.jobs (claim);

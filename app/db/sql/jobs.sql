@@ -64,11 +64,11 @@ WHERE id = $1 AND claim = $2 AND status = 'running'
 RETURNING id
 
 -- name: add_failure
--- Fenced like every write in a job's name: the claim's row is share-locked for the statement.
+-- Fenced like every write in a job's name: the claim is key-share-locked for the statement.
 WITH j AS (
     SELECT id FROM onefile_sync.jobs
     WHERE id = $1 AND claim = $4 AND status = 'running' AND lease_expires_at > now()
-    FOR SHARE
+    FOR KEY SHARE
 )
 INSERT INTO onefile_sync.job_failures (job_id, learner_id, reason)
 SELECT j.id, $2, $3 FROM j
@@ -79,7 +79,7 @@ RETURNING job_id
 WITH j AS (
     SELECT id FROM onefile_sync.jobs
     WHERE id = $1 AND claim = $3 AND status = 'running' AND lease_expires_at > now()
-    FOR SHARE
+    FOR KEY SHARE
 ), gone AS (
     DELETE FROM onefile_sync.job_failures f USING j
     WHERE f.job_id = j.id AND f.learner_id = $2
@@ -103,11 +103,12 @@ WHERE id = $1 AND claim = $2 AND status = 'running'
 
 -- name: fence
 -- A write in a job's name runs in a transaction that starts here: the claim must still be
--- this runner's and its lease current; the row stays share-locked until the write commits,
--- so a takeover (an UPDATE of this row) comes strictly before or strictly after it.
+-- this runner's and its lease current; the row stays key-share-locked until the write
+-- commits, so a change of the claim (a key column: takeover, claim, finish, release) comes
+-- strictly before or strictly after it. Heartbeats and progress change no key: not blocked.
 SELECT id FROM onefile_sync.jobs
 WHERE id = $1 AND claim = $2 AND status = 'running' AND lease_expires_at > now()
-FOR SHARE
+FOR KEY SHARE
 
 -- name: counts
 SELECT kind, status, count(*)::int AS n FROM onefile_sync.jobs
