@@ -21,6 +21,7 @@ Plus the harness's usual verdict: the job succeeded, OneFile holds no duplicate,
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -250,12 +251,20 @@ def _overfull(calls: list[Any], world: World, a: str, t0: float | None) -> dict[
             lo += 1
         if hi - lo + 1 > world.rate:
             window = ts[lo : hi + 1]
+            stamps = [w.t for w in window]
+            # A replica's quota lets out at most two calls per spacing (≥ 0.1 s here): more
+            # stamps within 10 ms, after a silence, mean the simulator read them late.
+            most_in_10ms = max(
+                sum(1 for u in stamps[i:] if u - t < 0.01) for i, t in enumerate(stamps)
+            )
             return {
                 "from_event_s": None if t0 is None else round(window[0].t - t0, 3),
                 "first_to_last_s": round(window[-1].t - window[0].t, 4),
                 "calls_by_a": sum(1 for w in window if w.agent == a),
                 "calls": len(window),
                 "routes_first_last": [window[0].route, window[-1].route],
+                "most_stamped_within_10ms": most_in_10ms,
+                "longest_silence_s": round(max(b - a for a, b in itertools.pairwise(stamps)), 3),
             }
     return {}
 
