@@ -22,8 +22,6 @@ from fastapi import FastAPI
 from app.api.errors import install_error_handlers
 from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
 from app.api.routes import router
-from app.db.migrate import check_picsweb, migrate
-from app.db.pool import create_pool
 from app.exchange.deps import ExchangeDeps
 from app.exchange.handlers import make_handlers
 from app.jobs.leader import Leader
@@ -36,6 +34,7 @@ from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
+from app.startup import QuietLifespanFailures, explain_startup_failures, open_database
 
 log = logging.getLogger("app")
 
@@ -64,14 +63,11 @@ def create_app(
         token = cfg.service_api_token
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()
-        pool = await create_pool(cfg.dsn, size=cfg.db_pool_size, on_query=metrics.count_statement)
+        pool = await open_database(cfg.dsn, size=cfg.db_pool_size, on_query=metrics.count_statement)
         stop = asyncio.Event()
         leader_task: asyncio.Task[None] | None = None
         client: OneFileClient | None = None
         try:
-            async with pool.acquire() as conn:
-                await check_picsweb(conn)
-                await migrate(conn)
             quota = Quota(
                 cfg.onefile_rate_limit,
                 cfg.onefile_rate_period,
@@ -140,13 +136,22 @@ def create_app(
         title="onefile-sync",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=explain_startup_failures(lifespan),
     )
     install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(GuardBodyMiddleware)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(QuietLifespanFailures)
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`app.main:app`, built when first asked for — by uvicorn, right after it configured its
+    own logging and before its first line, so every line it logs is JSON. Importing this module
+    (tests, `make openapi`) builds nothing and leaves logging alone."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    configure_logging()
+    built = globals()["app"] = create_app()
+    return built
