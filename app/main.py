@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from app.api.errors import install_error_handlers
 from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
 from app.api.routes import router
+from app.db.open import open_database
 from app.exchange.deps import ExchangeDeps
 from app.exchange.handlers import make_handlers
 from app.jobs.leader import Leader
@@ -34,7 +35,7 @@ from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
-from app.startup import QuietLifespanFailures, explain_startup_failures, open_database
+from app.startup import QuietLifespanFailures, explain_startup_failures
 
 log = logging.getLogger("app")
 

@@ -23,41 +23,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.migrate import MigrationError, check_picsweb, migrate
-from app.db.pool import create_pool
-from app.db.target import DatabaseProblem, connecting, parse_target
+from app.db.target import DatabaseProblem
 from app.settings import ConfigurationError
 
 log = logging.getLogger("app")
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[None]]
-
-
-async def open_database(
-    dsn: str, *, size: int, on_query: Callable[[Any], None] | None = None
-) -> asyncpg.Pool:
-    """The pool, once PICSWeb's tables are there and our schema is migrated.
-
-    Raises DatabaseProblem naming DATABASE_URL and the target it could not use.
-    """
-    target = parse_target(dsn)
-    with connecting(target):
-        pool = await create_pool(dsn, size=size, on_query=on_query)
-    try:
-        with connecting(target):
-            async with pool.acquire() as conn:
-                try:
-                    await check_picsweb(conn)
-                    await migrate(conn)
-                except MigrationError as exc:
-                    raise DatabaseProblem(f"{target}: {exc}", unreachable=False) from None
-    except BaseException:
-        await pool.close()
-        raise
-    return pool
 
 
 def explain_startup_failures(lifespan: Lifespan) -> Lifespan:
