@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from app.api.document import install_document
 from app.api.errors import install_error_handlers
 from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
 from app.api.routes import router
@@ -42,7 +43,8 @@ log = logging.getLogger("app")
 DESCRIPTION = """Connects PICSWeb with OneFile: enrols learners (rules A1–A9) and runs the
 daily exchange (rules B1–B10) under OneFile's rate limit. Every endpoint but `/health` and
 `/metrics` needs `Authorization: Bearer <SERVICE_API_TOKEN>`. Work is queued as jobs: the POST
-endpoints answer 202 with the job and a `Location: /jobs/{id}` to follow."""
+endpoints answer 202 with the job and a `Location: /jobs/{id}` to follow. Request bodies are
+limited to 64 KiB (413) and may not contain NUL characters, raw or escaped (400)."""
 
 
 def create_app(
@@ -141,6 +143,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(router)
+    install_document(app)
     app.add_middleware(GuardBodyMiddleware)
     app.add_middleware(RequestLogMiddleware)
     app.add_middleware(QuietLifespanFailures)

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from app.api.auth import require_token
 from app.api.errors import ApiError
+from app.api.middleware import MAX_BODY
 from app.api.schemas import (
+    ID_BOUND,
     ErrorOut,
     FailureOut,
     HealthOut,
@@ -30,6 +32,11 @@ authed = [Depends(require_token)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
     422: {"model": ErrorOut, "description": "Invalid input; the message names the field."},
+}
+# What GuardBodyMiddleware refuses before any endpoint runs (app/api/middleware.py).
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed JSON, or a NUL character."},
+    413: {"model": ErrorOut, "description": f"A body over {MAX_BODY} bytes."},
 }
 
 
@@ -75,12 +82,13 @@ def accepted(job: Job) -> JSONResponse:
     dependencies=authed,
     responses={
         **_ERRORS,
+        **_BODY_ERRORS,
         404: {"model": ErrorOut, "description": "Unknown learner."},
         409: {"model": ErrorOut, "description": "Enrolment already finished."},
     },
     summary="Enrol a PICSWeb learner in OneFile (rules A1–A9)",
 )
-async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) -> JSONResponse:
+async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -> JSONResponse:
     facts = await svc.lookup.enrolment_facts(learner_id)
     if facts is None:
         raise ApiError(404, "learner_not_found", f"learner {learner_id} does not exist")
@@ -113,7 +121,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) 
     dependencies=authed,
     responses={
         **_ERRORS,
-        400: {"model": ErrorOut, "description": "Malformed JSON."},
+        **_BODY_ERRORS,
         404: {"model": ErrorOut, "description": "Some learners do not exist."},
     },
     summary="Run the daily exchange now for chosen learners (Refresh with OneFile)",
@@ -147,7 +155,7 @@ async def refresh(svc: Svc, body: RefreshRequest) -> JSONResponse:
     dependencies=authed,
     responses={
         **_ERRORS,
-        400: {"model": ErrorOut, "description": "Malformed JSON."},
+        **_BODY_ERRORS,
         409: {"model": ErrorOut, "description": "A sync is already queued or running."},
     },
     summary="Run the daily exchange for every enrolled learner",
@@ -173,7 +181,7 @@ async def sync(svc: Svc, body: Annotated[SyncRequest | None, Body()] = None) -> 
     responses={**_ERRORS, 404: {"model": ErrorOut, "description": "Unknown job."}},
     summary="A job's status, progress and failures",
 )
-async def get_job(svc: Svc, job_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) -> JobOut:
+async def get_job(svc: Svc, job_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -> JobOut:
     job = await svc.store.get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"job {job_id} does not exist")

@@ -150,6 +150,10 @@ async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
     assert r.status_code == 202
     assert r.json()["kind"] == "refresh"
     assert r.json()["progress"]["total"] == 1
+    # JSON Schema counts 3.0 as an integer: the document says integer, so it is accepted.
+    r = await service.api.post("/refresh", json={"learner_ids": [float(enrolled)]})
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["learner_ids"] == [enrolled]
 
 
 @pytest.mark.parametrize(
@@ -167,6 +171,18 @@ async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
         ("POST", "/refresh", {"json": {"learner_ids": list(range(1, 1002))}}, 422, "learner_ids"),
         ("POST", "/sync", {"json": {"full": "maybe"}}, 422, "full"),
         ("POST", "/sync", {"json": {"ful": True}}, 422, "ful"),
+        # Strict where the document says boolean or integer: no coercion of 0, "true" or "3"
+        # (3.0 is an integer to JSON Schema, and accepted: test_refresh_validation).
+        ("POST", "/sync", {"json": {"dry_run": 0}}, 422, "dry_run"),
+        ("POST", "/sync", {"json": {"full": "true"}}, 422, "full"),
+        ("POST", "/refresh", {"json": {"learner_ids": [1], "dry_run": 1}}, 422, "dry_run"),
+        ("POST", "/refresh", {"json": {"learner_ids": ["3"]}}, 422, "learner_ids.0"),
+        ("POST", "/refresh", {"json": {"learner_ids": [True]}}, 422, "learner_ids.0"),
+        ("POST", "/refresh", {"json": {"learner_ids": [3.5]}}, 422, "learner_ids.0"),
+        # The bounds the document writes: ids below 2^63, at most 1,000 of them.
+        ("POST", "/refresh", {"json": {"learner_ids": [2**63]}}, 422, "learner_ids.0"),
+        ("POST", f"/learners/{2**63}/enrol", {}, 422, "learner_id"),
+        ("GET", f"/jobs/{2**63}", {}, 422, "job_id"),
         ("POST", "/sync", {"content": b'{"full": "\\u0000"}'}, 400, None),
         ("POST", "/refresh", {"content": b'{"learner_ids": [1]\x00}'}, 400, None),
         ("POST", "/refresh", {"content": b"[" + b"1," * 40000 + b"1]"}, 413, None),
