@@ -66,6 +66,7 @@ def create_app(
         token = cfg.service_api_token
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()
+        metrics.quota_limit.set(cfg.onefile_rate_limit / cfg.onefile_rate_period)
         pool = await open_database(cfg.dsn, size=cfg.db_pool_size, on_query=metrics.count_statement)
         stop = asyncio.Event()
         leader_task: asyncio.Task[None] | None = None

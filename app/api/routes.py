@@ -22,6 +22,7 @@ from app.api.schemas import (
     SyncRequest,
 )
 from app.exchange.eligibility import enrolment_problems
+from app.jobs.freshness import last_sync_times
 from app.jobs.models import Job
 from app.jobs.store import AlreadyActive
 from app.services import Services
@@ -231,8 +232,9 @@ async def metrics(svc: Svc) -> Response:
     try:
         async with asyncio.timeout(2):
             counts = await svc.store.counts()
+            last_syncs = await last_sync_times(svc.pool)
     except Exception:
-        counts = None
+        counts, last_syncs = None, None
     if counts is not None:
         svc.metrics.jobs_by_state.clear()
         queued = 0
@@ -241,6 +243,10 @@ async def metrics(svc: Svc) -> Response:
             if status == "queued":
                 queued += n
         svc.metrics.queue_depth.set(queued)
+    if last_syncs is not None:
+        svc.metrics.last_sync.clear()
+        for status, finished in last_syncs.items():
+            svc.metrics.last_sync.labels(status).set(finished)
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

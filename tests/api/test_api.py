@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Service, ServiceFactory
+from tests.exchange.factories import wait_job
 
 
 async def insert_learner(pool: asyncpg.Pool, **fields: Any) -> int:
@@ -255,3 +258,34 @@ async def test_metrics_exposes_jobs_and_onefile_counters(service: Service) -> No
     assert "onefile_sync_jobs{" in text
     assert "onefile_sync_queue_depth" in text
     assert "onefile_quota_wait_seconds" in text
+
+
+async def test_metrics_say_when_the_last_sync_of_each_status_finished(
+    service: Service, pool: asyncpg.Pool
+) -> None:
+    """Freshness comes from the database: a dry run does not count, each status its own."""
+
+    def last_syncs(text: str) -> dict[str, float]:
+        return {
+            m.group(1): float(m.group(2))
+            for m in re.finditer(
+                r'^onefile_sync_last_sync_timestamp_seconds\{status="(\w+)"\} (\S+)$',
+                text,
+                re.MULTILINE,
+            )
+        }
+
+    assert last_syncs((await service.api.get("/metrics")).text) == {}
+    done = await wait_job(service.api, (await service.api.post("/sync")).json()["id"])
+    assert done["status"] == "succeeded"
+    dry = await service.api.post("/sync", json={"dry_run": True})
+    assert (await wait_job(service.api, dry.json()["id"]))["status"] == "succeeded"
+    await pool.execute(
+        "INSERT INTO onefile_sync.jobs (kind, priority, status, finished_at) "
+        "VALUES ('sync', 1, 'failed', now() - interval '1 hour')"
+    )
+    finished = dt.datetime.fromisoformat(done["finished_at"]).timestamp()
+    seen = last_syncs((await service.api.get("/metrics")).text)
+    assert seen.keys() == {"succeeded", "failed"}
+    assert seen["succeeded"] == pytest.approx(finished, abs=0.01)  # not the later dry run
+    assert seen["failed"] < seen["succeeded"]
