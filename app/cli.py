@@ -33,7 +33,7 @@ def serve(
     host: str = "0.0.0.0",  # noqa: S104 - a service listens on all interfaces in its container
     port: int = 8000,
 ) -> None:
-    """Run the service (the same as `uvicorn app.main:app`)."""
+    """Run the service (the same as `uvicorn app.main:app`); a refused start-up exits 3."""
     import uvicorn
 
     uvicorn.run("app.main:app", host=host, port=port, timeout_graceful_shutdown=25)
