@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import asyncpg
+
 from app.db import sql
 from app.db.pool import Conn
 
@@ -71,7 +73,13 @@ async def migrate(conn: Conn) -> list[str]:
                         "add a new migration instead"
                     )
                 continue
-            await conn.execute(mig.text)
+            try:
+                await conn.execute(mig.text)
+            except asyncpg.PostgresError as exc:
+                # The transaction rolls back whole; the server's message may quote values.
+                raise MigrationError(
+                    f"migration {mig.name} failed: {type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+                ) from exc
             await conn.execute(Q["record"], mig.version, mig.name, mig.checksum)
             applied_now.append(mig.name)
     if applied_now:

@@ -36,6 +36,9 @@ from app.picsweb.lookup import EnrolmentFacts, LearnerState
 
 log = logging.getLogger("app.exchange")
 
+# Progress as the job reports it: officers and employer, learner, qualifications, reviews, done.
+ENROL_STEPS = 5
+
 
 @dataclass
 class _Report:
@@ -115,7 +118,7 @@ class Enrolment:
         with counting_calls() as calls:
             report = _Report(calls=calls)
             try:
-                outcome = await self._enrol(job, learner_id, report)
+                outcome = await self._enrol(job, learner_id, report, ctx)
             except (OneFileError, ExchangeStepError) as exc:
                 # What was created stays linked; enrolling again continues from there.
                 outcome = Outcome("failed", error=str(exc))
@@ -129,7 +132,7 @@ class Enrolment:
                 outcome = Outcome("failed", result=report.as_dict(), error=outcome.error)
         return outcome
 
-    async def _enrol(self, job: Job, learner_id: int, report: _Report) -> Outcome:
+    async def _enrol(self, job: Job, learner_id: int, report: _Report, ctx: JobContext) -> Outcome:
         repo, deps = self._repo, self._deps
         learner = await repo.learner(learner_id)
         if learner is None:
@@ -150,6 +153,7 @@ class Enrolment:
         previous = await repo.start_enrolment(learner_id, job.id)
         report.resumed = previous is not None
         assert learner.main_officer_id is not None  # enrolment_problems checked it
+        await ctx.progress(0, ENROL_STEPS, force=True)
 
         # A4: the main officer (the learner's default assessor); A3: the employer.
         main = await self._officer(learner.main_officer_id, report)
@@ -158,15 +162,18 @@ class Enrolment:
         report.organisation_id = employer.organisation_id
         placement = await self.placements.link(employer.organisation_id)
         report.count("placements", placement)
+        await ctx.progress(1, ENROL_STEPS, force=True)
 
         # A6: the learner.
         user_id, fresh = await self._learner(
             learner, main, placement.onefile_id, search=report.resumed, report=report
         )
         report.onefile_user_id = user_id
+        await ctx.progress(2, ENROL_STEPS, force=True)
 
         # A7: qualifications. A learner created just now has no aims or reviews to look for.
         await self._qualifications(learner_id, user_id, fresh=fresh, report=report)
+        await ctx.progress(3, ENROL_STEPS, force=True)
 
         # A8: reviews; their officers first, so that each is counted in this report (A4).
         today = plan.uk_today(deps.now())
@@ -187,8 +194,10 @@ class Enrolment:
         report.reviews = {str(k): v for k, v in {**reviews.linked, **reviews.created}.items()}
         report.reviews_not_eligible = reviews.not_eligible
         report.reviews_without_officer = reviews.without_officer
+        await ctx.progress(4, ENROL_STEPS, force=True)
 
         await repo.finish_enrolment(learner_id, user_id, report.as_dict())
+        await ctx.progress(ENROL_STEPS, ENROL_STEPS, force=True)
         log.info(
             "learner enrolled",
             extra={"job_id": job.id, "learner_id": learner_id, "onefile_user_id": user_id},
