@@ -200,6 +200,7 @@ async def _check() -> int:
         base_url=str(cfg.onefile_base_url),
         api_token=cfg.onefile_api_token.get_secret_value(),
         quota=Quota(cfg.onefile_rate_limit, cfg.onefile_rate_period),
+        centre=cfg.onefile_centre,
         timeout=cfg.onefile_timeout,
     )
     try:

@@ -16,6 +16,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.onefile.client import Centre
+from app.onefile.wire import AimFieldNames
+
+_FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # a JSON field name as OneFile spells them
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment."""
@@ -35,6 +40,19 @@ class Settings(BaseSettings):
     # apart, so network jitter of up to that much cannot push two windows' worth together.
     onefile_rate_margin: float = Field(default=0.01, ge=0, le=0.5)
     onefile_timeout: float = Field(default=30.0, gt=0)
+    # The page size asked of paged searches. 1000 (the most the contract lets us ask): a
+    # server that honours it reads a centre's reviews or learners in a call per thousand; one
+    # that silently caps pages costs a single extra call per entity to find the cap, which is
+    # then used (app/onefile/paging.py). `onefile-sync probe` prints the size it found honoured.
+    onefile_page_size: int = Field(default=1000, ge=10, le=1000)
+    # OneFile's names of the learning-aim fields no public source confirms (docs/onefile-api.md
+    # "(assumed)"); `onefile-sync probe` says whether real records have them.
+    onefile_field_total_elements: str = Field(default="TotalElements", pattern=_FIELD_NAME)
+    onefile_field_elements_done: str = Field(default="ElementsDone", pattern=_FIELD_NAME)
+    onefile_field_claimed_date: str = Field(default="ClaimedDate", pattern=_FIELD_NAME)
+    onefile_field_certificate_received_date: str = Field(
+        default="CertificateReceivedDate", pattern=_FIELD_NAME
+    )
     service_api_token: SecretStr | None = None
     # Only for local development: the service refuses to start without a token otherwise.
     allow_unauthenticated: bool = False
@@ -68,6 +86,23 @@ class Settings(BaseSettings):
     @property
     def dsn(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def aim_field_names(self) -> AimFieldNames:
+        return AimFieldNames(
+            total_elements=self.onefile_field_total_elements,
+            elements_done=self.onefile_field_elements_done,
+            claimed_date=self.onefile_field_claimed_date,
+            certificate_received_date=self.onefile_field_certificate_received_date,
+        )
+
+    @property
+    def onefile_centre(self) -> Centre:
+        return Centre(
+            organisation_id=self.onefile_organisation_id,
+            classroom_id=self.onefile_classroom_id,
+            visit_type_id=self.onefile_visit_type_id,
+        )
 
 
 class ConfigurationError(RuntimeError):

@@ -159,6 +159,14 @@ class ExchangeRepo:
             stamps = [m for _, m in users]
             await self._pool.execute(Q["note_onefile_modified"], job_id, ids, stamps)
 
+    async def stored_onefile_modified(
+        self, user_ids: Sequence[int]
+    ) -> dict[int, dt.datetime | None]:
+        """For each of these OneFile users that is an enrolled learner of ours: the
+        LastModified stored at its last successful exchange (None: not known)."""
+        rows = await self._pool.fetch(Q["stored_onefile_modified"], list(user_ids))
+        return {r["onefile_user_id"]: r["onefile_modified_at"] for r in rows}
+
     async def mark_picsweb_changed(self, job_id: int) -> None:
         await self._pool.execute(Q["mark_picsweb_changed"], job_id)
 

@@ -67,6 +67,15 @@ JOIN picsweb.learners AS l ON l.onefile_user_id = seen.user_id
 WHERE s.learner_id = l.id
   AND (s.pending_job_id = $1 OR (s.last_job_id = $1 AND s.failed_at IS NULL))
 
+-- name: stored_onefile_modified
+-- Thin `User/Search` rows: the LastModified stored for each of these users that is an
+-- enrolled learner (no row: not ours; NULL: not known).
+SELECT l.onefile_user_id, s.onefile_modified_at
+FROM picsweb.learners AS l
+LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
+LEFT JOIN onefile_sync.exchange_state AS s ON s.learner_id = l.id
+WHERE l.onefile_user_id = ANY($1::bigint[]) AND e.status IS DISTINCT FROM 'in_progress'
+
 -- name: mark_picsweb_changed
 -- Learners changed in PICSWeb since our last write, never exchanged, or failed last time.
 -- One statement; per learner it probes the learner_id indexes of each table.
