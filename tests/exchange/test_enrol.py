@@ -143,6 +143,7 @@ async def test_a3_a4_employer_and_officers_send_name_and_misid_only(
             "OrganisationID": 1,
             "Name": "Work Placement Ltd",
             "MISID": "ORGP",
+            "Active": False,  # the simulator stores Active; the service does not send it yet
         }
     ]
     assert (await row(pool, "organisations", t.old_organisation))["onefile_placement_id"] is None
