@@ -53,7 +53,8 @@ async def _prepare(admin: str, template: str) -> str:
     conn = await asyncpg.connect(pg.with_database(admin, name))
     try:
         await conn.execute(
-            "INSERT INTO picsweb.officers (id, first_name, surname) VALUES (1, 'A', 'B');"
+            "INSERT INTO picsweb.officers (id, first_name, surname, email) "
+            "VALUES (1, 'A', 'B', 'a@staff.example.test');"
             "INSERT INTO picsweb.organisations (id, name) VALUES (1, 'Org');"
             "INSERT INTO picsweb.learners (id, first_name, surname, email, main_officer_id, "
             "onefile_user_id) VALUES (1, 'C', 'D', 'c@example.test', 1, NULL), "

@@ -14,7 +14,7 @@ from app.demo.generate import uk_today
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol_plan import UK
 from app.exchange.uploads import OfficerLinker, PlacementLinker
-from app.onefile.client import OneFileClient
+from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
 from app.onefile.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import SIM_TOKEN, Service, ServiceFactory
@@ -25,11 +25,12 @@ Sim = tuple[str, SimulatorState]
 # employer), Authentication included: the number stated in the enrolment's notes.
 TYPICAL_CALLS = {
     "POST Authentication": 1,
-    "POST User/Search": 3,  # each officer by MISID (A5)
+    "POST User/Search": 6,  # each officer by MISID, among Role 5 then Role 4 (A5)
     "POST User": 4,  # 3 officers + the learner
     "POST Placement/Search": 1,
     "POST Placement": 1,
     "POST Standard/{id}/Assign/{learner}": 2,
+    "GET LearningAim/{id}": 2,  # the fresh aim, read whole before its update
     "POST LearningAim/{id}": 2,
     "POST User/{id}/Assign": 2,
     "POST Visit": 3,
@@ -57,7 +58,7 @@ def z(text: str) -> dt.datetime:
 # ---- the typical learner: A3, A4, A6, A7, A8, the report and the call count ---------------
 
 
-async def test_typical_learner_costs_22_calls_and_reports_ids_only(
+async def test_typical_learner_costs_27_calls_and_reports_ids_only(
     service: Service, pool: asyncpg.Pool, simulator: Sim
 ) -> None:
     state = simulator[1]
@@ -65,7 +66,7 @@ async def test_typical_learner_costs_22_calls_and_reports_ids_only(
     job = await f.enrol(service.api, t.learner_id)
     assert job["status"] == "succeeded", job
     assert calls_by_route(state) == TYPICAL_CALLS
-    assert sum(TYPICAL_CALLS.values()) == 22
+    assert sum(TYPICAL_CALLS.values()) == 27
 
     res = job["result"]
     user_id = (await row(pool, "learners", t.learner_id))["onefile_user_id"]
@@ -80,7 +81,8 @@ async def test_typical_learner_costs_22_calls_and_reports_ids_only(
     assert set(res["linked"].values()) == {0}
     assert res["skipped"]["qualifications_not_in_onefile"] == [t.lq_not_in_onefile]
     assert res["skipped"]["reviews_not_eligible"] == 2
-    assert res["onefile_calls"] == 21  # logical calls of the job (the session is the client's)
+    assert res["onefile_calls"] == 26  # calls of the job (the session is the client's)
+    assert res["onefile_gets"] == 2
     text = json.dumps(job)
     for personal in ("Jo", "Learner", "example.test", "1234567890", "AB123456C", "2004"):
         assert personal not in text
@@ -143,11 +145,12 @@ async def test_a3_a4_employer_and_officers_send_name_and_misid_only(
             "OrganisationID": 1,
             "Name": "Work Placement Ltd",
             "MISID": "ORGP",
-            "Active": False,  # the simulator stores Active; the service does not send it yet
+            "Active": True,  # sent: a realistic OneFile refuses a learner on an inactive one
         }
     ]
     assert (await row(pool, "organisations", t.old_organisation))["onefile_placement_id"] is None
-    # A4: main officer, qualification assessor, review officer; each once, name + MISID only.
+    # A4: main officer, qualification assessor, review officer; each once, name, email and
+    # MISID only.
     assessors = {u["MISID"]: u for u in state.users(role=5)}
     assert set(assessors) == {"OFFM", "OFFA", "OFFR"}
     for officer_id, misid in ((t.main_officer, "OFFM"), (t.assessor, "OFFA")):
@@ -160,10 +163,12 @@ async def test_a3_a4_employer_and_officers_send_name_and_misid_only(
         "OrganisationID",
         "FirstName",
         "LastName",
+        "Email",
         "Role",
         "MISID",
         "LastModified",
     }
+    assert assessors["OFFR"]["Email"] == "offr@staff.example.test"
     assert (assessors["OFFR"]["FirstName"], assessors["OFFR"]["LastName"]) == ("Rita", "Reviewer")
 
 
@@ -410,7 +415,7 @@ async def test_a5_two_enrolments_at_once_share_one_officer_and_one_employer(
     assert [j["status"] for j in jobs] == ["succeeded"] * 4
     assert len(state.users(role=5)) == 1
     assert len(state.placements()) == 1
-    assert state.count_calls("POST User/Search") == 1
+    assert state.count_calls("POST User/Search") == 2  # Role 5, then Role 4: once in all
     assert len(state.users(role=1)) == 4
 
 
@@ -425,7 +430,9 @@ async def test_a5_linkers_in_two_processes_create_once(
     bare = await f.officer(pool, None)  # no ident: only the lock stops a second create
     org = await f.organisation(pool, None)
     clients = [
-        OneFileClient(base_url=url, api_token=SIM_TOKEN, quota=Quota(10_000, 60.0))
+        OneFileClient(
+            base_url=url, api_token=SIM_TOKEN, quota=Quota(10_000, 60.0), centre=Centre(1, 1)
+        )
         for _ in range(3)
     ]
     try:
