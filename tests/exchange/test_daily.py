@@ -617,3 +617,70 @@ async def test_a_full_sweep_on_request_and_when_the_last_is_older_than_the_sched
     assert health["last_sync"]["status"] == "succeeded"
     assert health["last_sync"]["mode"] == "full"
     assert health["last_sync"]["failed_learners"] == 0
+
+
+# ---- issue 15: every date through two full exchanges, summer and winter -----------------
+
+SEASONS = {
+    "summer": {
+        "StartDate": dt.date(2026, 3, 29),  # spring forward
+        "PlannedEnd": dt.date(2027, 7, 1),
+        "AchievedDate": dt.date(2026, 6, 30),
+        "ClaimedDate": dt.date(2026, 7, 1),
+        "CertificateAppliedDate": dt.date(2026, 8, 31),
+        "CertificateReceivedDate": dt.date(2026, 10, 24),  # the eve of fall back, still BST
+        "registration_date": dt.date(2026, 5, 5),
+        "certificate_applied_date": dt.date(2026, 9, 1),
+    },
+    "winter": {
+        "StartDate": dt.date(2025, 10, 26),  # fall back
+        "PlannedEnd": dt.date(2027, 1, 5),
+        "AchievedDate": dt.date(2026, 1, 5),
+        "ClaimedDate": dt.date(2026, 2, 1),
+        "CertificateAppliedDate": dt.date(2026, 3, 28),  # the eve of spring forward
+        "CertificateReceivedDate": dt.date(2026, 1, 31),
+        "registration_date": dt.date(2025, 12, 1),
+        "certificate_applied_date": dt.date(2026, 2, 2),
+    },
+}
+
+
+@pytest.mark.parametrize("season", list(SEASONS))
+async def test_b10_every_date_round_trips_through_two_full_exchanges(
+    service: Service, pool: asyncpg.Pool, simulator: Sim, season: str
+) -> None:
+    """OneFile's dates (served as midnight UTC, or as UK midnight in the realistic preset)
+    reach PICSWeb as the same calendar days; the aim written back whole (B2 fills its blank
+    registration date) keeps every date; the second exchange writes nothing on either side."""
+    sim = simulator[1]
+    days = SEASONS[season]
+    onefile = {k: v for k, v in days.items() if k[0].isupper()}
+    e = await enrolled_learner(
+        pool,
+        sim,
+        lq={
+            "registration_date": days["registration_date"],  # OneFile blank: written there
+            "certificate_applied_date": days["certificate_applied_date"],  # OneFile's wins
+            "certificate_received_date": None,  # PICSWeb blank: written here
+        },
+        aim=onefile,
+    )
+    first = await sync(service.api, full=True)
+    assert first["status"] == "succeeded", first
+    row = await lq_row(pool, e.lq_ids[0])
+    assert row["certificate_applied_date"] == days["CertificateAppliedDate"]
+    assert row["certificate_received_date"] == days["CertificateReceivedDate"]
+    assert row["registration_date"] == days["registration_date"]
+    aim = sim.learning_aim(e.aim_ids[0])
+    for name, day in onefile.items():
+        assert aim[name] == dt.datetime.combine(day, dt.time(), tzinfo=UTC), name
+    assert aim["RegistrationDate"] == dt.datetime.combine(
+        days["registration_date"], dt.time(), tzinfo=UTC
+    )
+    assert sim.count_calls("POST LearningAim/{id}") == 1
+    before = await snapshot(pool)
+    sim.reset_calls()
+    second = await sync(service.api, full=True)
+    assert second["result"]["learners"]["unchanged"] == 1, second["result"]
+    assert await snapshot(pool) == before
+    assert writes(sim) == 0

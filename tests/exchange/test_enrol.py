@@ -500,3 +500,160 @@ async def test_a_onefile_refusal_on_a_qualification_keeps_the_learner_linked(
     assert job["status"] == "succeeded", job
     assert len(state.users(role=1)) == 1
     assert [a["StandardID"] for a in state.learning_aims()] == [505]
+
+
+# ---- issue 10: OneFile as it may really be ------------------------------------------------
+
+
+async def test_a1_an_officer_to_upload_without_an_email_is_refused_by_id(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A1 (revised): OneFile refuses a user without an email, so an officer that A4 would
+    upload and that is not linked must have one; every such officer is named at once."""
+    state = simulator[1]
+    t = await f.typical_learner(pool)
+    await pool.execute(
+        "UPDATE picsweb.officers SET email = NULL WHERE id = ANY($1::bigint[])",
+        [t.main_officer, t.review_officer],
+    )
+    await pool.execute("UPDATE picsweb.officers SET email = ' ' WHERE id = $1", t.assessor)
+    linked = await f.officer(pool, "OFFL", email=None, onefile_user_id=123)  # linked: no upload
+    await f.review(pool, t.learner_id, f.uk_today() + dt.timedelta(days=3), officer_id=linked)
+    not_uploaded = await f.officer(pool, "OFFN", email=None)  # only on a past review
+    await f.review(pool, t.learner_id, f.uk_today() - dt.timedelta(days=3), officer_id=not_uploaded)
+    r = await service.api.post(f"/learners/{t.learner_id}/enrol")
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert sorted(p["officer_id"] for p in problems) == sorted(
+        [t.main_officer, t.assessor, t.review_officer]
+    )
+    assert {p["field"] for p in problems} == {"officers.email"}
+    assert all(str(p["officer_id"]) in p["message"] for p in problems)
+    assert "staff.example.test" not in r.text
+    await asyncio.sleep(0.3)
+    assert state.calls == []
+
+    # The data changes after the request was accepted: the job refuses, naming the officer.
+    await pool.execute(
+        "UPDATE picsweb.officers SET email = 'x@staff.example.test' WHERE id = ANY($1::bigint[])",
+        [t.main_officer, t.review_officer, t.assessor],
+    )
+    queued = await service.api.post(f"/learners/{t.learner_id}/enrol")
+    assert queued.status_code == 202
+    await pool.execute("UPDATE picsweb.officers SET email = NULL WHERE id = $1", t.assessor)
+    job = await f.wait_job(service.api, queued.json()["id"])
+    assert job["status"] == "failed"
+    assert f"officer {t.assessor} has no email address" in job["error"]
+    assert state.users() == []
+
+
+async def test_a5_an_officer_is_found_among_trainee_assessors(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A trainee assessor (Role 4) with the officer's MISID is linked, not duplicated: a
+    second user sharing the MIS value would make OneFile refuse the learner."""
+    state = simulator[1]
+    trainee = state.add_user(
+        {"OrganisationID": 1, "FirstName": "T", "LastName": "A", "Role": 4, "MISID": "OFFT",
+         "Email": "t@staff.example.test"}
+    )  # fmt: skip
+    officer = await f.officer(pool, "OFFT")
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    assert (await row(pool, "officers", officer))["onefile_user_id"] == trainee
+    assert job["result"]["linked"]["officers"] == 1
+    assert [u["MISID"] for u in state.users() if u["MISID"] == "OFFT"] == ["OFFT"]
+    assert state.users(role=1)[0]["DefaultAssessorID"] == trainee
+
+
+async def test_a5_an_active_placement_is_linked_before_an_inactive_one(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    state = simulator[1]
+    state.add_placement("Acme (old)", "ORGA", active=False)
+    active = state.add_placement("Acme", "ORGA")
+    officer = await f.officer(pool)
+    org = await f.organisation(pool, "ORGA")
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, org)
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    assert (await row(pool, "organisations", org))["onefile_placement_id"] == active
+    assert state.users(role=1)[0]["PlacementID"] == active
+    assert state.count_calls("POST Placement") == 0
+
+
+async def test_a7_updates_keep_what_onefile_holds(
+    service: Service, pool: asyncpg.Pool, simulator: Sim, sim_config: SimulatorConfig
+) -> None:
+    """An enrolment resumed after an assessor worked on the aim in OneFile updates it again:
+    the update carries the whole record, so a replacing OneFile clears nothing it held
+    (issue 10 item 4)."""
+    state = simulator[1]
+    sim_config.update_replaces = True
+    officer = await f.officer(pool)
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    q = await f.qualification(pool, 506)
+    await f.learner_qualification(pool, lid, q, registration_number="R7")
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    (aim,) = state.learning_aims()
+    state.update_learning_aim(
+        aim["ID"], TotalElements=40, ElementsDone=8, ClaimedDate=dt.date(2026, 5, 5)
+    )
+    await pool.execute("UPDATE picsweb.learner_qualifications SET registration_number = 'R8'")
+    await pool.execute("UPDATE onefile_sync.enrolments SET status = 'in_progress'")
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    after = state.learning_aim(aim["ID"])
+    assert after["RegistrationNumber"] == "R8"
+    assert (after["TotalElements"], after["ElementsDone"]) == (40, 8)
+    assert after["ClaimedDate"] == dt.datetime(2026, 5, 5, tzinfo=dt.UTC)
+    assert (after["StandardID"], after["UserID"]) == (506, aim["UserID"])
+
+
+# ---- issue 15: date-only values, both serving modes --------------------------------------
+
+CLOCK_DAYS = {
+    "start_date": dt.date(2026, 3, 29),  # spring forward
+    "planned_end_date": dt.date(2026, 10, 25),  # fall back
+    "registration_date": dt.date(2026, 5, 5),  # British Summer Time
+    "achieved_date": dt.date(2026, 1, 5),  # winter
+    "claimed_date": dt.date(2026, 3, 28),  # the day before spring forward
+    "certificate_applied_date": dt.date(2026, 10, 26),  # the day after fall back
+    "certificate_received_date": dt.date(2026, 6, 30),  # summer, month end
+}
+
+
+async def test_a7_dates_in_bst_and_on_clock_change_days_arrive_as_the_same_days(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """Written as midnight UTC, stored by OneFile as calendar dates, served back (midnight UTC
+    or UK midnight) and read as UK dates: a refresh right after enrolment writes nothing."""
+    state = simulator[1]
+    officer = await f.officer(pool)
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    q = await f.qualification(pool, 507)
+    lq = await f.learner_qualification(pool, lid, q, registration_number="R1", **CLOCK_DAYS)
+    assert (await f.enrol(service.api, lid))["status"] == "succeeded"
+    (aim,) = state.learning_aims()
+    names = {
+        "start_date": "StartDate", "planned_end_date": "PlannedEnd",
+        "registration_date": "RegistrationDate", "achieved_date": "AchievedDate",
+        "claimed_date": "ClaimedDate", "certificate_applied_date": "CertificateAppliedDate",
+        "certificate_received_date": "CertificateReceivedDate",
+    }  # fmt: skip
+    for name, day in CLOCK_DAYS.items():
+        assert aim[names[name]].date() == day, name
+    before = await row(pool, "learner_qualifications", lq)
+    state.reset_calls()
+    r = await service.api.post("/refresh", json={"learner_ids": [lid]})
+    job = await f.wait_job(service.api, r.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["learners"]["unchanged"] == 1, job["result"]
+    assert await row(pool, "learner_qualifications", lq) == before
+    assert state.count_calls("POST LearningAim/{id}") == 0
