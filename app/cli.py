@@ -116,6 +116,23 @@ def check() -> None:
     raise typer.Exit(asyncio.run(_check()))
 
 
+@cli.command()
+def probe(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Also create throw-away records (--sandbox-centre).")
+    ] = False,
+    sandbox_centre: Annotated[
+        int | None, typer.Option(help="OneFile centre (OrganisationID) --write may write in.")
+    ] = None,
+    standard_id: Annotated[
+        int | None, typer.Option(help="Standard --write assigns (default: one seen).")
+    ] = None,
+) -> None:
+    """Settle OneFile's unknowns (docs/onefile-api.md): reads only, unless --write."""
+    raise typer.Exit(asyncio.run(_probe(as_json, write, sandbox_centre, standard_id)))
+
+
 def main() -> None:
     cli()
 
@@ -167,6 +184,35 @@ async def _run_and_follow(url: str, token: str, path: str, body: Any, label: str
     for failure in job.get("failures", [])[:20]:
         console.print(f"learner {failure['learner_id']}: {failure['reason']}")
     return 0 if job["status"] == "succeeded" else 1
+
+
+async def _probe(
+    as_json: bool, write: bool, sandbox_centre: int | None, standard_id: int | None
+) -> int:
+    import json
+
+    from app.onefile.errors import OneFileError
+    from app.onefile.probe import render, run_probe
+    from app.settings import ConfigurationError, load_onefile_settings
+
+    if write != (sandbox_centre is not None):
+        console.print("[red]--write and --sandbox-centre ID go together[/red]")
+        return 2
+    try:
+        cfg = load_onefile_settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration: {exc}[/red]")
+        return 2
+    try:
+        found = await run_probe(cfg, sandbox_centre=sandbox_centre, standard_id=standard_id)
+    except OneFileError as exc:
+        console.print(f"[red]OneFile: {exc}[/red]")
+        return 1
+    if as_json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        Console().print(render(found), highlight=False, markup=False)
+    return 0
 
 
 async def _check() -> int:

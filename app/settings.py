@@ -6,6 +6,8 @@ validation error nor a repr ever prints them.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import (
     AnyHttpUrl,
     Field,
@@ -22,13 +24,11 @@ from app.onefile.wire import AimFieldNames
 _FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # a JSON field name as OneFile spells them
 
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment."""
+class OneFileSettings(BaseSettings):
+    """What talking to OneFile needs (all that `onefile-sync probe` reads)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
-    database_url: SecretStr
     onefile_base_url: AnyHttpUrl
     onefile_api_token: SecretStr
     onefile_organisation_id: int = Field(gt=0)
@@ -53,6 +53,30 @@ class Settings(BaseSettings):
     onefile_field_certificate_received_date: str = Field(
         default="CertificateReceivedDate", pattern=_FIELD_NAME
     )
+
+    @property
+    def aim_field_names(self) -> AimFieldNames:
+        return AimFieldNames(
+            total_elements=self.onefile_field_total_elements,
+            elements_done=self.onefile_field_elements_done,
+            claimed_date=self.onefile_field_claimed_date,
+            certificate_received_date=self.onefile_field_certificate_received_date,
+        )
+
+    @property
+    def onefile_centre(self) -> Centre:
+        return Centre(
+            organisation_id=self.onefile_organisation_id,
+            classroom_id=self.onefile_classroom_id,
+            visit_type_id=self.onefile_visit_type_id,
+        )
+
+
+class Settings(OneFileSettings):
+    """Everything the service reads from its environment."""
+
+    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
+    database_url: SecretStr
     service_api_token: SecretStr | None = None
     # Only for local development: the service refuses to start without a token otherwise.
     allow_unauthenticated: bool = False
@@ -87,23 +111,6 @@ class Settings(BaseSettings):
     def dsn(self) -> str:
         return self.database_url.get_secret_value()
 
-    @property
-    def aim_field_names(self) -> AimFieldNames:
-        return AimFieldNames(
-            total_elements=self.onefile_field_total_elements,
-            elements_done=self.onefile_field_elements_done,
-            claimed_date=self.onefile_field_claimed_date,
-            certificate_received_date=self.onefile_field_certificate_received_date,
-        )
-
-    @property
-    def onefile_centre(self) -> Centre:
-        return Centre(
-            organisation_id=self.onefile_organisation_id,
-            classroom_id=self.onefile_classroom_id,
-            visit_type_id=self.onefile_visit_type_id,
-        )
-
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or invalid; the message names the variables, never their values."""
@@ -111,8 +118,20 @@ class ConfigurationError(RuntimeError):
 
 def load_settings() -> Settings:
     """Read the environment once; turn pydantic's error into one line per bad variable."""
+    return _load(Settings)
+
+
+def load_onefile_settings() -> OneFileSettings:
+    """Only the ONEFILE_* variables (the probe needs no database and no service token)."""
+    return _load(OneFileSettings)
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _load(cls: type[_S]) -> _S:
     try:
-        return Settings()  # values come from the environment
+        return cls()  # values come from the environment
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_input=False, include_url=False):

@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_help_lists_every_command() -> None:
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("serve", "sync", "enrol", "demo", "simulate", "migrate", "check"):
+    for command in ("serve", "sync", "enrol", "demo", "simulate", "migrate", "check", "probe"):
         assert command in result.output
 
 

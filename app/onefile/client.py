@@ -344,6 +344,12 @@ class OneFileClient:
         body = wire.aim_update_payload(self.aim_fields, aim, changes)
         await self._t.call("POST", "POST LearningAim/{id}", f"LearningAim/{aim.id}", body)
 
+    async def update_aim_fields_only(self, aim_id: int, changes: Mapping[str, Any]) -> None:
+        """POST LearningAim/{id} with these fields alone. Only the probe sends this, on its
+        own throw-away aim, to see whether OneFile replaces the record; the service never."""
+        body = wire.aim_fields_payload(self.aim_fields, changes)
+        await self._t.call("POST", "POST LearningAim/{id}", f"LearningAim/{aim_id}", body)
+
     # ---- visits and reviews --------------------------------------------------------------------
 
     async def create_visit(self, draft: ReviewDraft) -> int:

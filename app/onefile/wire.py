@@ -240,6 +240,13 @@ def aim_update_payload(
     return body
 
 
+def aim_fields_payload(names: AimFieldNames, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the fields given: never what the service sends (see `aim_update_payload`); the
+    probe sends it once, to learn whether OneFile merges or replaces."""
+    mapping = names.mapping()
+    return {mapping[k]: _wire_value(v) for k, v in changes.items()}
+
+
 def _wire_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return r.format_datetime(value)
@@ -268,8 +275,11 @@ def user_filter(
     return flt
 
 
-def placement_filter(organisation_id: int, misid: str) -> dict[str, Any]:
-    return {"OrganisationID": organisation_id, "MISID": misid}
+def placement_filter(organisation_id: int, misid: str | None = None) -> dict[str, Any]:
+    flt: dict[str, Any] = {"OrganisationID": organisation_id}
+    if misid is not None:
+        flt["MISID"] = misid
+    return flt
 
 
 def aim_filter(user_id: int) -> dict[str, Any]:
