@@ -207,7 +207,7 @@ def _not_after(day: datetime.date, today: datetime.date) -> datetime.date | None
 
 
 def _officers(rng: random.Random, emails: random.Random, n: int) -> list[Row]:
-    """Officers; most have a work email, a few (about one in twelve) none: rule A1 refuses to
+    """Officers; most have a work email, a few (about one in thirty) none: rule A1 refuses to
     upload those to OneFile. Emails come from their own stream, so names stay as they were."""
     rows: list[Row] = []
     for oid in range(1, n + 1):
@@ -215,7 +215,7 @@ def _officers(rng: random.Random, emails: random.Random, n: int) -> list[Row]:
         ident = None if rng.random() < 0.05 else f"OFF{oid:04d}"
         email = (
             None
-            if emails.random() < 0.08
+            if emails.random() < 0.03
             else f"{_email_part(first)}.{_email_part(surname)}.{oid}@staff.example.test"
         )
         rows.append((oid, first, surname, ident, email, None))
