@@ -123,7 +123,7 @@ def probe(
         bool, typer.Option("--write", help="Also create throw-away records (--sandbox-centre).")
     ] = False,
     sandbox_centre: Annotated[
-        int | None, typer.Option(help="OneFile centre (OrganisationID) --write may write in.")
+        int | None, typer.Option(help="OneFile centre id that --write may create records in.")
     ] = None,
     standard_id: Annotated[
         int | None, typer.Option(help="Standard --write assigns (default: one seen).")

@@ -22,6 +22,7 @@ from app.onefile.client import Centre
 from app.onefile.wire import AimFieldNames
 
 _FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # a JSON field name as OneFile spells them
+_ASSUMED = AimFieldNames()  # docs/onefile-api.md's assumed names (app/onefile/wire.py)
 
 
 class OneFileSettings(BaseSettings):
@@ -47,11 +48,11 @@ class OneFileSettings(BaseSettings):
     onefile_page_size: int = Field(default=1000, ge=10, le=1000)
     # OneFile's names of the learning-aim fields no public source confirms (docs/onefile-api.md
     # "(assumed)"); `onefile-sync probe` says whether real records have them.
-    onefile_field_total_elements: str = Field(default="TotalElements", pattern=_FIELD_NAME)
-    onefile_field_elements_done: str = Field(default="ElementsDone", pattern=_FIELD_NAME)
-    onefile_field_claimed_date: str = Field(default="ClaimedDate", pattern=_FIELD_NAME)
+    onefile_field_total_elements: str = Field(default=_ASSUMED.total_elements, pattern=_FIELD_NAME)
+    onefile_field_elements_done: str = Field(default=_ASSUMED.elements_done, pattern=_FIELD_NAME)
+    onefile_field_claimed_date: str = Field(default=_ASSUMED.claimed_date, pattern=_FIELD_NAME)
     onefile_field_certificate_received_date: str = Field(
-        default="CertificateReceivedDate", pattern=_FIELD_NAME
+        default=_ASSUMED.certificate_received_date, pattern=_FIELD_NAME
     )
 
     @property

@@ -150,7 +150,7 @@ class _Run:
         if learners == 0:
             return
         estimate = await self.repo.linked_reviews_estimate()
-        size = self.deps.onefile.page_sizes.size("Review")
+        size = self.deps.onefile.review_page_size
         self.centre = estimate // size + 1 < learners
         self.reviews_expected = estimate
 
@@ -495,7 +495,7 @@ async def _detect(
         await repo.mark_all_enrolled(job.id)
         run.total = await repo.count_pending(job.id)
         await repo.sync_detected(job.id, run.total)
-        if deps.onefile.rows_thin("User"):
+        if deps.onefile.user_rows_thin:
             return mode, None  # rows without LastModified: nothing for a sweep to note
 
         async def sweep() -> None:

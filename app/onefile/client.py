@@ -113,6 +113,16 @@ class OneFileClient:
         """Did `entity`'s search rows lack details last time (None: not seen yet)?"""
         return self.shapes.thin(entity)
 
+    @property
+    def user_rows_thin(self) -> bool:
+        """User/Search rows are known to come without LastModified."""
+        return self.shapes.thin(USER) is True
+
+    @property
+    def review_page_size(self) -> int:
+        """Reviews a page of a centre-wide review search holds (the cap, once learned)."""
+        return self.page_sizes.size(REVIEW)
+
     # ---- generic reads (also the probe's) -----------------------------------------------
 
     async def search_page(self, entity: str, flt: Mapping[str, Any], page: int, size: int) -> Rows:
