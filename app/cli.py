@@ -45,26 +45,18 @@ def demo(
     raise typer.Exit(asyncio.run(run_demo(learners, rate, period, latency, Console())))
 
 
-@cli.command()
-def simulate(
-    port: int = 8900,
-    rate_limit: int = 300,
-    rate_period: float = 60.0,
-    latency: float = 0.05,
-    seed_learners: int = 0,
-) -> None:
-    """Run the OneFile simulator alone (token `sim-token`), for PICSWeb developers."""
+# The simulator's options are defined once, in its own package: every argument (--help too)
+# goes to its parser, so the two command lines cannot drift apart.
+@cli.command(
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def simulate(ctx: typer.Context) -> None:
+    """Run the OneFile simulator alone, for PICSWeb developers (`simulate --help`: options)."""
     from app.onefile.simulator.__main__ import main as sim_main
 
-    sim_main(
-        [
-            f"--port={port}",
-            f"--rate-limit={rate_limit}",
-            f"--rate-period={rate_period}",
-            f"--latency={latency}",
-            f"--seed-learners={seed_learners}",
-        ]
-    )
+    prog = "onefile-sync simulate"
+    raise typer.Exit(sim_main(ctx.args, prog=prog, defaults={"latency": 0.05}))
 
 
 @cli.command()
