@@ -291,7 +291,7 @@ class Enrolment:
             report.learning_aims[str(lq.id)] = aim_id
             if current is None and aim_id in by_id:
                 current = by_id[aim_id]
-            if plan.aim_changes(lq) and (current is None or not current.detailed):
+            if plan.aim_changes(lq) and (current is None or not current.whole):
                 # The update carries the whole aim (wire.aim_update_payload): read it right
                 # before writing, fresh from an assignment or behind a thin search row.
                 current = await deps.onefile.learning_aim(aim_id)

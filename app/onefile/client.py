@@ -169,9 +169,9 @@ class OneFileClient:
         except (ValidationError, ValueError, TypeError):
             raise OneFileUnavailable("a record could not be read", route=route) from None
 
-    def _aims(self, route: str, rows: Rows) -> list[r.LearningAim]:
+    def _aims(self, route: str, rows: Rows, *, whole: bool = False) -> list[r.LearningAim]:
         try:
-            return [wire.read_aim(self.aim_fields, row) for row in rows]
+            return [wire.read_aim(self.aim_fields, row, whole=whole) for row in rows]
         except (ValidationError, ValueError, TypeError):
             raise OneFileUnavailable("a record could not be read", route=route) from None
 
@@ -309,7 +309,7 @@ class OneFileClient:
     async def learning_aim(self, aim_id: int) -> r.LearningAim:
         """GET LearningAim/{id}: the whole aim; OneFileNotFound when it is gone."""
         row = await self.get_record(AIM, aim_id)
-        return self._aims("GET LearningAim/{id}", [row])[0]
+        return self._aims("GET LearningAim/{id}", [row], whole=True)[0]
 
     async def learning_aims_of(self, user_id: int) -> list[r.LearningAim]:
         """The learner's aims as search rows (maybe thin: ID, StandardID, UserID, Status)."""

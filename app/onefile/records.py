@@ -148,6 +148,9 @@ class LearningAim(_Record):
     elements_done: int | None = None  # (assumed name: a setting)
     lead_assessor_id: int | None = None
     served: dict[str, Any] = Field(default_factory=dict, repr=False)
+    # `served` is the whole record (a GET, or a row holding every detail): only such an aim
+    # may be written back, or a replacing OneFile would clear what a thin row left out.
+    whole: bool = False
 
     @field_validator(*AIM_DATES, mode="before")
     @classmethod

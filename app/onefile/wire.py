@@ -108,9 +108,10 @@ def read(model: type[r._RecordT], names: Mapping[str, str], row: Mapping[str, An
     return model.model_validate(values)
 
 
-def read_aim(names: AimFieldNames, row: Mapping[str, Any]) -> r.LearningAim:
+def read_aim(names: AimFieldNames, row: Mapping[str, Any], *, whole: bool = False) -> r.LearningAim:
+    """An aim from a row (`whole`: a GET's record, or a row with every detail)."""
     aim = read(r.LearningAim, names.mapping(), row)
-    return aim.model_copy(update={"served": dict(row)})
+    return aim.model_copy(update={"served": dict(row), "whole": whole or aim.detailed})
 
 
 def new_id(body: Any) -> int | None:
@@ -227,8 +228,8 @@ def aim_update_payload(
     date sent back unchanged cannot move by a day in either serving mode (issue 15). Changed
     dates are written as midnight UTC of the day.
     """
-    if not aim.served:
-        raise ValueError("a learning aim is updated from the record OneFile served")
+    if not aim.served or not aim.whole:
+        raise ValueError("a learning aim is updated from the whole record OneFile served")
     mapping = names.mapping()
     body = dict(aim.served)
     for python, value in changes.items():

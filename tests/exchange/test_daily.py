@@ -684,3 +684,34 @@ async def test_b10_every_date_round_trips_through_two_full_exchanges(
     assert second["result"]["learners"]["unchanged"] == 1, second["result"]
     assert await snapshot(pool) == before
     assert writes(sim) == 0
+
+
+@pytest.mark.parametrize("skips", [False, True], ids=["clamps", "skips"])
+async def test_a_page_cap_of_10_loses_no_aim_and_no_review(
+    service: Service,
+    pool: asyncpg.Pool,
+    simulator: Sim,
+    sim_config: SimulatorConfig,
+    skips: bool,
+) -> None:
+    """A OneFile that silently answers 10 rows a page, with a learner holding more aims and
+    reviews than that (per-learner searches) and a centre with more (centre-wide ones)."""
+    sim = simulator[1]
+    sim_config.page_cap, sim_config.page_cap_skips = 10, skips
+    e = await enrolled_learner(pool, sim, qualifications=12, aim={"TotalElements": 7})
+    others = [await enrolled_learner(pool, sim, tag=f"O{n}") for n in range(2)]
+    for n in range(13):  # new to PICSWeb: each becomes a PICSWeb review (B5)
+        sim.add_review(e.user_id, dt.datetime(2026, 1, 5 + n, 10, tzinfo=UTC), e.assessor_id)
+    for o in others:
+        for n in range(6):
+            sim.add_review(o.user_id, dt.datetime(2026, 2, 2 + n, 10, tzinfo=UTC), o.assessor_id)
+    job = await refresh(service.api, [e.learner_id])  # one learner: a search of its own
+    assert job["status"] == "succeeded", job
+    assert job["result"]["picsweb"]["reviews_created"] == 13
+    for lq_id in e.lq_ids:
+        assert (await lq_row(pool, lq_id))["total_elements"] == 7
+    job = await sync(service.api, full=True)  # three learners, 25 reviews: centre-wide
+    assert job["status"] == "succeeded", job
+    assert job["result"]["picsweb"]["reviews_created"] == 12
+    count = await pool.fetchval("SELECT count(*) FROM picsweb.reviews")
+    assert count == 25

@@ -433,6 +433,18 @@ async def test_an_aim_update_sends_the_whole_record_as_served(onefile: respx.Moc
     await client.aclose()
 
 
+async def test_a_thin_aim_row_is_never_written_back(onefile: respx.MockRouter) -> None:
+    """Written back, a thin row would clear every field it lacks on a replacing OneFile."""
+    onefile.post("LearningAim/Search/1/1000").respond(200, json=[THIN_AIM])
+    update = onefile.post("LearningAim/30001").respond(204)
+    client = make_client()
+    (aim,) = await client.learning_aims_of(5)
+    with pytest.raises(ValueError, match="whole record"):
+        await client.update_learning_aim(aim, {"registration_number": "R2"})
+    assert update.call_count == 0
+    await client.aclose()
+
+
 async def test_assumed_aim_names_come_from_the_settings(onefile: respx.MockRouter) -> None:
     from app.onefile.wire import AimFieldNames
 
