@@ -112,6 +112,23 @@ def check() -> None:
     raise typer.Exit(asyncio.run(_check()))
 
 
+@cli.command()
+def probe(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Also create throw-away records (--sandbox-centre).")
+    ] = False,
+    sandbox_centre: Annotated[
+        int | None, typer.Option(help="OneFile centre id that --write may create records in.")
+    ] = None,
+    standard_id: Annotated[
+        int | None, typer.Option(help="Standard --write assigns (default: one seen).")
+    ] = None,
+) -> None:
+    """Settle OneFile's unknowns (docs/onefile-api.md): reads only, unless --write."""
+    raise typer.Exit(asyncio.run(_probe(as_json, write, sandbox_centre, standard_id)))
+
+
 def main() -> None:
     cli()
 
@@ -177,6 +194,35 @@ def _origin(url: str) -> str:
     return str(parts.copy_with(username=None, password=None))
 
 
+async def _probe(
+    as_json: bool, write: bool, sandbox_centre: int | None, standard_id: int | None
+) -> int:
+    import json
+
+    from app.onefile.errors import OneFileError
+    from app.onefile.probe import render, run_probe
+    from app.settings import ConfigurationError, load_onefile_settings
+
+    if write != (sandbox_centre is not None):
+        console.print("[red]--write and --sandbox-centre ID go together[/red]")
+        return 2
+    try:
+        cfg = load_onefile_settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]configuration: {exc}[/red]")
+        return 2
+    try:
+        found = await run_probe(cfg, sandbox_centre=sandbox_centre, standard_id=standard_id)
+    except OneFileError as exc:
+        console.print(f"[red]OneFile: {exc}[/red]")
+        return 1
+    if as_json:
+        print(json.dumps(found.as_json(), indent=2))
+    else:
+        Console().print(render(found), highlight=False, markup=False)
+    return 0
+
+
 async def _check() -> int:
     from app.db.open import check_database
     from app.db.target import DatabaseProblem, parse_target
@@ -202,6 +248,7 @@ async def _check() -> int:
         base_url=str(cfg.onefile_base_url),
         api_token=cfg.onefile_api_token.get_secret_value(),
         quota=Quota(cfg.onefile_rate_limit, cfg.onefile_rate_period),
+        centre=cfg.onefile_centre,
         timeout=cfg.onefile_timeout,
     )
     try:

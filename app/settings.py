@@ -6,7 +6,7 @@ validation error nor a repr ever prints them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,15 +19,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db.target import InvalidDatabaseUrl, parse_target
+from app.onefile.client import Centre
+from app.onefile.wire import AimFieldNames
+
+_FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # a JSON field name as OneFile spells them
+_ASSUMED = AimFieldNames()  # docs/onefile-api.md's assumed names (app/onefile/wire.py)
 
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment."""
+class OneFileSettings(BaseSettings):
+    """What talking to OneFile needs (all that `onefile-sync probe` reads)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
-    database_url: SecretStr
     onefile_base_url: AnyHttpUrl
     onefile_api_token: SecretStr
     onefile_organisation_id: int = Field(gt=0)
@@ -39,6 +42,43 @@ class Settings(BaseSettings):
     # apart, so network jitter of up to that much cannot push two windows' worth together.
     onefile_rate_margin: float = Field(default=0.01, ge=0, le=0.5)
     onefile_timeout: float = Field(default=30.0, gt=0)
+    # The page size asked of paged searches. 1000 (the most the contract lets us ask): a
+    # server that honours it reads a centre's reviews or learners in a call per thousand; one
+    # that silently caps pages costs a single extra call per entity to find the cap, which is
+    # then used (app/onefile/paging.py). `onefile-sync probe` prints the size it found honoured.
+    onefile_page_size: int = Field(default=1000, ge=10, le=1000)
+    # OneFile's names of the learning-aim fields no public source confirms (docs/onefile-api.md
+    # "(assumed)"); `onefile-sync probe` says whether real records have them.
+    onefile_field_total_elements: str = Field(default=_ASSUMED.total_elements, pattern=_FIELD_NAME)
+    onefile_field_elements_done: str = Field(default=_ASSUMED.elements_done, pattern=_FIELD_NAME)
+    onefile_field_claimed_date: str = Field(default=_ASSUMED.claimed_date, pattern=_FIELD_NAME)
+    onefile_field_certificate_received_date: str = Field(
+        default=_ASSUMED.certificate_received_date, pattern=_FIELD_NAME
+    )
+
+    @property
+    def aim_field_names(self) -> AimFieldNames:
+        return AimFieldNames(
+            total_elements=self.onefile_field_total_elements,
+            elements_done=self.onefile_field_elements_done,
+            claimed_date=self.onefile_field_claimed_date,
+            certificate_received_date=self.onefile_field_certificate_received_date,
+        )
+
+    @property
+    def onefile_centre(self) -> Centre:
+        return Centre(
+            organisation_id=self.onefile_organisation_id,
+            classroom_id=self.onefile_classroom_id,
+            visit_type_id=self.onefile_visit_type_id,
+        )
+
+
+class Settings(OneFileSettings):
+    """Everything the service reads from its environment."""
+
+    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
+    database_url: SecretStr
     # Only for local development: the service refuses to start without a token otherwise.
     # Declared before the token, whose validator reads it.
     allow_unauthenticated: bool = False
@@ -105,8 +145,20 @@ def _why(err: Any) -> str:
 
 def load_settings() -> Settings:
     """Read the environment once; every missing or invalid variable is named in one error."""
+    return _load(Settings)
+
+
+def load_onefile_settings() -> OneFileSettings:
+    """Only the ONEFILE_* variables (the probe needs no database and no service token)."""
+    return _load(OneFileSettings)
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _load(cls: type[_S]) -> _S:
     try:
-        return Settings()  # values come from the environment
+        return cls()  # values come from the environment
     except ValidationError as exc:
         problems = [
             (".".join(str(p) for p in err["loc"]).upper() or "configuration", _why(err))

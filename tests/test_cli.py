@@ -27,7 +27,7 @@ from tests.exchange.factories import typical_learner
 
 runner = CliRunner()
 PASSWORD = "pw-Secret-4711"
-COMMANDS = ("serve", "sync", "enrol", "demo", "simulate", "migrate", "check")
+COMMANDS = ("serve", "sync", "enrol", "demo", "simulate", "migrate", "check", "probe")
 # Every variable the service reads unset, so that the test machine's environment cannot leak in.
 NO_SETTINGS: dict[str, str | None] = {name.upper(): None for name in Settings.model_fields}
 

@@ -106,7 +106,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -
             422,
             "not_enrollable",
             f"learner {learner_id} cannot be enrolled: " + "; ".join(p.message for p in problems),
-            problems=[{"field": p.field, "code": p.code, "message": p.message} for p in problems],
+            problems=[p.as_dict() for p in problems],
         )
     try:
         job = await svc.store.create("enrol", learner_id=learner_id)

@@ -59,7 +59,7 @@ async def run(a: argparse.Namespace, admin: str) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     world = World(learners=a.learners, enrol=a.enrol, seed=a.seed, rate=a.fast_rate,
-                  period=a.period)  # fmt: skip
+                  period=a.period, onefile=a.onefile)  # fmt: skip
     results: dict[str, Any] = {}
     ok = True
     say = print if a.verbose else (lambda _: None)
@@ -93,10 +93,12 @@ async def run(a: argparse.Namespace, admin: str) -> int:
             ),
             "timeouts": metric_sum(m, "onefile_calls_total", status="0"),
             "429": metric_sum(m, "onefile_rate_limited_total"),
-            "401": metric_sum(m, "onefile_calls_total", status="401"),
+            "refused": sum(
+                metric_sum(m, "onefile_calls_total", status=s) for s in ("401", "403")
+            ),
             "retries": metric_sum(m, "onefile_retries_total"),
         }  # fmt: skip
-        for k in ("5xx", "timeouts", "429", "401"):
+        for k in ("5xx", "timeouts", "429", "refused"):
             if seen[k] != r.faults_injected[k] or not seen[k]:
                 extra.append(
                     f"/metrics shows {seen[k]} {k}, the simulator answered {r.faults_injected[k]}"
@@ -122,7 +124,8 @@ async def run(a: argparse.Namespace, admin: str) -> int:
         results["outage"] = r.summary() | {"vs_reference": extra}
     if "replicas" in a.scenario:
         print("replicas: two processes, the leader SIGKILLed mid-sync")
-        rworld = World(learners=a.learners, enrol=0, seed=a.seed, rate=a.rate, period=a.period)
+        rworld = World(learners=a.learners, enrol=0, seed=a.seed, rate=a.rate, period=a.period,
+                       onefile=a.onefile)  # fmt: skip
         r = await run_replicas(admin, rworld, out / "replicas", seed=a.seed, log=say,
                                kill_after=3.0)  # fmt: skip
         print(f"    takeover {r.extra.get('takeover_s')} s; quota {r.extra.get('quota')}; "
@@ -151,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease", type=float, default=3.0, help="JOB_LEASE_SECONDS (3)")
     ap.add_argument("--outage", type=float, default=6.0, help="Postgres outage, s (6)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--onefile", choices=("today", "realistic"), default="realistic",
+        help="which OneFile the simulator is (default realistic: thin rows, a page cap, …)",
+    )  # fmt: skip
     ap.add_argument("--out", default=str(ROOT / ".chaos"))
     ap.add_argument("-v", "--verbose", action="store_true", help="narrate kills and phases")
     a = ap.parse_args(argv)

@@ -98,6 +98,9 @@ PICSWEB_TABLES = (
     "learner_qualification_units",
     "reviews",
 )
+# Columns added to PICSWeb's tables after they were first specified (table, column): a
+# PICSWeb without them would fail later, mid-enrolment, with a database error instead.
+PICSWEB_ADDED_COLUMNS = (("officers", "email"),)  # docs/picsweb-database.md, 2026-11-29
 
 
 async def check_picsweb(conn: Conn) -> None:
@@ -109,4 +112,12 @@ async def check_picsweb(conn: Conn) -> None:
             "PICSWeb tables missing in schema picsweb: "
             + ", ".join(missing)
             + " (is DATABASE_URL PICSWeb's database?)"
+        )
+    columns = {(r["table_name"], r["column_name"]) for r in await conn.fetch(Q["picsweb_columns"])}
+    absent = [f"{t}.{c}" for t, c in PICSWEB_ADDED_COLUMNS if (t, c) not in columns]
+    if absent:
+        raise MigrationError(
+            "PICSWeb columns missing in schema picsweb: "
+            + ", ".join(absent)
+            + " (docs/picsweb-database.md lists them)"
         )

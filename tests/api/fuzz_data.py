@@ -8,7 +8,8 @@ from tests import pg
 
 # 1: enrollable (202); 2: enrolled (409, and refreshable: 202); 3: not enrollable (422, A1).
 LEARNERS_IN_EVERY_STATE = (
-    "INSERT INTO picsweb.officers (id, first_name, surname) VALUES (1, 'A', 'B');"
+    "INSERT INTO picsweb.officers (id, first_name, surname, email) "
+    "VALUES (1, 'A', 'B', 'a@staff.example.test');"
     "INSERT INTO picsweb.organisations (id, name) VALUES (1, 'Org');"
     "INSERT INTO picsweb.learners (id, first_name, surname, email, main_officer_id, "
     "onefile_user_id) VALUES (1, 'C', 'D', 'c@example.test', 1, NULL), "

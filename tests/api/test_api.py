@@ -20,8 +20,8 @@ async def insert_learner(pool: asyncpg.Pool, **fields: Any) -> int:
     """A minimal PICSWeb learner with an officer and a placement unless told otherwise."""
     async with pool.acquire() as conn, conn.transaction():
         officer = await conn.fetchval(
-            "INSERT INTO picsweb.officers (first_name, surname, ident) "
-            "VALUES ('Ann', 'Officer', 'OFF1') RETURNING id"
+            "INSERT INTO picsweb.officers (first_name, surname, ident, email) "
+            "VALUES ('Ann', 'Officer', 'OFF1', 'ann@staff.example.test') RETURNING id"
         )
         org = await conn.fetchval(
             "INSERT INTO picsweb.organisations (name, ident) VALUES ('Acme', 'ORG1') RETURNING id"
