@@ -30,6 +30,7 @@ from app.jobs.leader import Leader
 from app.jobs.store import JobStore
 from app.jobs.worker import PoolConfig, WorkerPool
 from app.logs import configure_logging
+from app.malloc import pin_mmap_threshold
 from app.metrics import Metrics
 from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
@@ -63,6 +64,8 @@ def create_app(
         cfg = settings or load_settings()
         if configure_logs:
             configure_logging(cfg.log_level)
+        # Without it, glibc's heap grows ~1 KB per learner with every full sweep (app/malloc.py).
+        pin_mmap_threshold()
         token = cfg.service_api_token
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()

@@ -364,6 +364,64 @@ async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
             }
 
 
+def _heap_rss(ps: psutil.Process) -> int:
+    """Resident bytes of the process's brk heap (glibc's main arena)."""
+    return sum(m.rss for m in ps.memory_maps(grouped=True) if m.path == "[heap]")
+
+
+async def bench_sweeps(n: int, sweeps: int, admin_url: str, settle: float = 2.0) -> dict[str, Any]:
+    """RSS of one service process after each of `sweeps` full syncs of `n` learners."""
+    # The quota out of the way, as in bench_memory (and as issue 13 measured the growth).
+    opts = Options(learners=n, rate=1_000_000, period=10.0, latency=0.0, baseline=False)
+    sim_cfg = SimulatorConfig(rate_limit=opts.rate, rate_period=opts.period, seed=5)
+    sim_app = create_simulator_app(sim_cfg)
+    sim: SimulatorState = sim_app.state.sim
+    db_url, ids = await prepare(admin_url, n, sim, "onefile_sync_bench_sweeps")
+    runs: list[dict[str, Any]] = []
+    async with serve(sim_app, "off") as sim_base:
+        env = _service_env(
+            db_url, f"{sim_base}{sim_cfg.path_prefix}/", opts, opts.rate, opts.period
+        )
+        async with (
+            service_process(env, OUT / "service-sweeps.log") as svc,
+            httpx.AsyncClient(
+                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            ) as api,
+        ):
+            rss_idle = svc.ps.memory_info().rss
+            for k in range(sweeps):
+                svc.peak_rss = 0  # this sweep's peak: RSS after it follows the highest so far
+                run = await run_sync(api, sim, svc, opts, {"full": True})
+                await asyncio.sleep(settle)  # the job's last writes and frees
+                rss, heap = svc.ps.memory_info().rss, _heap_rss(svc.ps)
+                runs.append(
+                    {
+                        "rss": rss,
+                        "heap_rss": heap,
+                        "peak_rss": svc.peak_rss,
+                        "seconds": run.seconds,
+                        "calls": run.calls,
+                        "cpu_seconds": run.cpu_seconds,
+                        "status": run.job["status"],
+                    }
+                )
+                print(
+                    f"sweep {k + 1}: {run.seconds:.1f} s, {run.calls} calls, {run.job['status']}, "
+                    f"RSS {rss / 2**20:.2f} MB (brk heap {heap / 2**20:.2f}, "
+                    f"peak {svc.peak_rss / 2**20:.2f})"
+                )
+    return {"learners": len(ids), "rss_idle": rss_idle, "runs": runs}
+
+
+def sweep_growth(res: dict[str, Any]) -> float | None:
+    """RSS growth from the second sweep to the last, in bytes per learner per sweep."""
+    rss = [int(r["rss"]) for r in res["runs"]]
+    learners = int(res["learners"])
+    if len(rss) < 3 or not learners:
+        return None
+    return (rss[-1] - rss[1]) / learners / (len(rss) - 2)
+
+
 def report(res: dict[str, Any]) -> tuple[list[tuple[str, str, str, bool | None]], bool]:
     """Rows of (figure, value, target, met) and whether every target was met."""
     o = res["options"]
@@ -435,8 +493,39 @@ def report(res: dict[str, Any]) -> tuple[list[tuple[str, str, str, bool | None]]
             "≤ 200",
             mb <= 200,
         )
+    if "sweeps" in res:
+        rows += sweep_rows(res["sweeps"])
     ok = all(r[3] is not False for r in rows)
     return rows, ok
+
+
+SWEEP_GROWTH_TARGET = 50.0  # bytes per learner per sweep, from the second sweep to the last
+
+
+def sweep_rows(sw: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """The repeated-sweeps figures: RSS after the second and the last sweep, and the growth."""
+    runs = sw["runs"]
+    growth = sweep_growth(sw)
+    ok = all(r["status"] == "succeeded" for r in runs)
+    rows: list[tuple[str, str, str, bool | None]] = []
+    if len(runs) >= 2:
+        rows.append(
+            (
+                f"service RSS after sweep 2 / {len(runs)} of {sw['learners']:,} learners, MB",
+                f"{runs[1]['rss'] / 2**20:.1f} / {runs[-1]['rss'] / 2**20:.1f}",
+                "report",
+                None,
+            )
+        )
+    rows.append(
+        (
+            f"service RSS growth, sweeps 2→{len(runs)}, bytes per learner per sweep",
+            "n/a" if growth is None else f"{growth:.1f}",
+            f"≤ {SWEEP_GROWTH_TARGET:.0f}",
+            ok and growth is not None and growth <= SWEEP_GROWTH_TARGET,
+        )
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -461,6 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--memory-only", action="store_true", help="only the peak-RSS run (--memory-learners)"
     )
+    ap.add_argument(
+        "--sweeps",
+        type=int,
+        default=0,
+        help="also run this many full syncs in one service process, RSS after each",
+    )
+    ap.add_argument("--sweep-learners", type=int, default=5000)
+    ap.add_argument("--sweeps-only", action="store_true", help="only the repeated sweeps")
     a = ap.parse_args(argv)
     kinds = ["today", "realistic"] if a.onefile == "both" else [a.onefile]
 
@@ -478,11 +575,15 @@ def main(argv: list[str] | None = None) -> int:
     async def go(admin: str) -> dict[str, Any]:
         if a.memory_only:
             return {"memory": await bench_memory(a.memory_learners, admin)}
+        if a.sweeps_only:
+            return {"sweeps": await bench_sweeps(a.sweep_learners, a.sweeps, admin)}
         out: dict[str, Any] = {"load_before": os.getloadavg()}
         for kind in kinds:
             out[kind] = await bench(options(kind), admin)
         if a.memory_learners:
             out[kinds[0]]["memory"] = await bench_memory(a.memory_learners, admin)
+        if a.sweeps:
+            out[kinds[0]]["sweeps"] = await bench_sweeps(a.sweep_learners, a.sweeps, admin)
         out["load_after"] = os.getloadavg()
         return out
 
@@ -502,17 +603,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         (OUT / "memory.json").write_text(json.dumps(res, indent=2, default=str))
         return 0 if mb <= 200 and m["run"]["job"]["status"] == "succeeded" else 1
+    if a.sweeps_only:
+        rows = sweep_rows(res["sweeps"])
+        (OUT / "sweeps.json").write_text(json.dumps(res, indent=2, default=str))
+        _print_rows(rows)
+        print(f"\nresults in {OUT / 'sweeps.json'}")
+        return 0 if all(r[3] is not False for r in rows) else 1
     res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     (OUT / "results.json").write_text(json.dumps(res, indent=2, default=str))
     ok = True
     for kind in kinds:
         rows, met = report(res[kind])
         ok &= met
-        width = max(len(r[0]) for r in rows)
-        print(f"\n[{kind}] {'figure'.ljust(width - len(kind) - 3)}  {'value':>10}  target")
-        for name, value, target, hit in rows:
-            mark = "" if hit is None else (" ok" if hit else " MISSED")
-            print(f"{name.ljust(width)}  {value:>10}  {target}{mark}")
+        _print_rows(rows, f"[{kind}] figure")
     before, after = res["load_before"], res["load_after"]
     print(
         f"\nload average (1, 5, 15 min): before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, "
@@ -520,6 +623,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"results in {OUT / 'results.json'}")
     return 0 if ok else 1
+
+
+def _print_rows(rows: list[tuple[str, str, str, bool | None]], title: str = "figure") -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{title.ljust(width)}  {'value':>10}  target")
+    for name, value, target, met in rows:
+        mark = "" if met is None else (" ok" if met else " MISSED")
+        print(f"{name.ljust(width)}  {value:>10}  {target}{mark}")
 
 
 if __name__ == "__main__":

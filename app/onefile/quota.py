@@ -96,7 +96,13 @@ class Quota:
                 if delay <= 0:
                     break
                 await asyncio.sleep(delay)
-            self._sent.append(self._clock())
+            now = self._clock()
+            # Only the last period counts. Without this, a limit larger than the calls of a
+            # period (a big customer's quota, the bench's) keeps every send time until
+            # `limit` of them: 32 bytes a call, and each sweep's deque blocks pinned the heap.
+            while self._sent and self._sent[0] <= now - self.period:
+                self._sent.popleft()
+            self._sent.append(now)
         finally:
             self._release_turn()
         waited = self._clock() - started

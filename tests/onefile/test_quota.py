@@ -128,3 +128,14 @@ async def test_state_counts_the_window() -> None:
     s = quota.state()
     assert s.calls_in_window == 3
     assert s.limit == 5
+
+
+async def test_the_log_keeps_only_the_last_period() -> None:
+    """A limit far above the calls of a period must not keep every send time (memory)."""
+    now = [0.0]
+    quota = Quota(1_000_000, 1.0, margin=0.0, clock=lambda: now[0])
+    for _ in range(10):  # sent at 0.0, 0.3, … 2.7
+        await quota.acquire()
+        now[0] += 0.3
+    assert quota.state().calls_in_window == 3  # 2.1, 2.4, 2.7: within a second of 3.0
+    assert list(quota._sent) == pytest.approx([1.8, 2.1, 2.4, 2.7])  # the log, not the window
