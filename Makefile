@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-memory chaos openapi clean
+.PHONY: demo test lint bench bench-memory bench-sweeps chaos openapi clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,14 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python -m app.bench.run
 
-## bench-memory: the same plus peak RSS over an exchange of 100,000 learners (longer)
+## bench-memory: the same plus peak RSS over an exchange of 100,000 learners and RSS over
+## 10 full sweeps of 5,000 learners in one service process (longer)
 bench-memory: $(STAMP)
-	$(BIN)/python -m app.bench.run --memory-learners 100000
+	$(BIN)/python -m app.bench.run --memory-learners 100000 --sweeps 10
+
+## bench-sweeps: only the 10 sweeps: RSS after each, growth from the second to the last (~5 min)
+bench-sweeps: $(STAMP)
+	$(BIN)/python -m app.bench.run --sweeps 10 --sweeps-only
 
 ## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas 20 times under load, hand-over by kill and freeze; ~25 min)
 chaos: $(STAMP)

@@ -56,6 +56,7 @@ ALLOWED_FIELDS = frozenset(
         "onefile_id",
         "outcome",
         "reason",
+        "setting",
         # leadership hand-overs (app/jobs/leader.py)
         "epoch",
         "previous",
@@ -102,10 +103,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class _OneErrorPerStartupFailure(logging.Filter):
+    """uvicorn follows a failed start-up with "Application startup failed. Exiting." at error
+    level; app/startup.py has already logged the reason as an error, so uvicorn's line is kept
+    as info and each failure makes exactly one error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error" and record.msg == "Application startup failed. Exiting.":
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for the app's loggers and uvicorn's."""
+    """JSON lines on stderr for the app's loggers and uvicorn's, on a terminal too.
+
+    JSON always, not text when stderr is a terminal: a container started with a TTY
+    (`docker run -t`, `kubectl run -it`) would otherwise send text to the log collector.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(_OneErrorPerStartupFailure())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

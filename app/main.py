@@ -20,30 +20,33 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from app.api.document import install_document
 from app.api.errors import install_error_handlers
 from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
 from app.api.routes import router
-from app.db.migrate import check_picsweb, migrate
-from app.db.pool import create_pool
+from app.db.open import open_database
 from app.exchange.deps import ExchangeDeps
 from app.exchange.handlers import make_handlers
 from app.jobs.leader import Leader, LeaderTiming
 from app.jobs.store import JobStore
 from app.jobs.worker import PoolConfig, WorkerPool
 from app.logs import configure_logging
+from app.malloc import pin_mmap_threshold
 from app.metrics import Metrics
 from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
+from app.startup import QuietLifespanFailures, explain_startup_failures
 
 log = logging.getLogger("app")
 
 DESCRIPTION = """Connects PICSWeb with OneFile: enrols learners (rules A1–A9) and runs the
 daily exchange (rules B1–B10) under OneFile's rate limit. Every endpoint but `/health` and
 `/metrics` needs `Authorization: Bearer <SERVICE_API_TOKEN>`. Work is queued as jobs: the POST
-endpoints answer 202 with the job and a `Location: /jobs/{id}` to follow."""
+endpoints answer 202 with the job and a `Location: /jobs/{id}` to follow. Request bodies are
+limited to 64 KiB (413) and may not contain NUL characters, raw or escaped (400)."""
 
 
 def create_app(
@@ -61,13 +64,16 @@ def create_app(
         cfg = settings or load_settings()
         if configure_logs:
             configure_logging(cfg.log_level)
+        # Without it, glibc's heap grows ~1 KB per learner with every full sweep (app/malloc.py).
+        pin_mmap_threshold()
         token = cfg.service_api_token
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()
+        metrics.quota_limit.set(cfg.onefile_rate_limit / cfg.onefile_rate_period)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         # Unique per process: a successor terminates a deposed leader's connections by it.
         app_name = f"onefile-sync {uuid.uuid4().hex[:12]}"
-        pool = await create_pool(
+        pool = await open_database(
             cfg.dsn,
             size=cfg.db_pool_size,
             on_query=metrics.count_statement,
@@ -77,9 +83,6 @@ def create_app(
         leader_task: asyncio.Task[None] | None = None
         client: OneFileClient | None = None
         try:
-            async with pool.acquire() as conn:
-                await check_picsweb(conn)
-                await migrate(conn)
             quota = Quota(
                 cfg.onefile_rate_limit,
                 cfg.onefile_rate_period,
@@ -90,6 +93,9 @@ def create_app(
                 base_url=str(cfg.onefile_base_url),
                 api_token=cfg.onefile_api_token.get_secret_value(),
                 quota=quota,
+                centre=cfg.onefile_centre,
+                page_size=cfg.onefile_page_size,
+                aim_fields=cfg.aim_field_names,
                 timeout=cfg.onefile_timeout,
                 transport=onefile_transport,
                 metrics=metrics,
@@ -156,13 +162,23 @@ def create_app(
         title="onefile-sync",
         version="0.1.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=explain_startup_failures(lifespan),
     )
     install_error_handlers(app)
     app.include_router(router)
+    install_document(app)
     app.add_middleware(GuardBodyMiddleware)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(QuietLifespanFailures)
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`app.main:app`, built when first asked for — by uvicorn, right after it configured its
+    own logging and before its first line, so every line it logs is JSON. Importing this module
+    (tests, `make openapi`) builds nothing and leaves logging alone."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    configure_logging()
+    built = globals()["app"] = create_app()
+    return built

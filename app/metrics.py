@@ -33,6 +33,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.quota_limit = Gauge(
+            "onefile_quota_limit_calls_per_second",
+            "Calls per second the OneFile quota allows (ONEFILE_RATE_LIMIT / ONEFILE_RATE_PERIOD).",
+            registry=r,
+        )
         self.quota_wait = Histogram(
             "onefile_quota_wait_seconds",
             "Time a call waited for the shared OneFile quota.",
@@ -66,6 +71,17 @@ class Metrics:
         self.is_leader = Gauge(
             "onefile_sync_leader", "1 while this process runs the OneFile workers.", registry=r
         )
+        self.last_sync = Gauge(
+            "onefile_sync_last_sync_timestamp_seconds",
+            "When the newest sync (not a dry run) of each final status finished; read from "
+            "the database on scrape, absent for a status no sync has ended with.",
+            ["status"],
+            registry=r,
+        )
+        # Exported at 0 from the start, so that the first failure is an increase to alert on.
+        for kind in ("enrol", "refresh", "sync"):
+            for status in ("succeeded", "partial", "failed"):
+                self.jobs_finished.labels(kind, status)
 
     def count_statement(self, _record: object) -> None:
         self.db_statements.inc()

@@ -6,24 +6,31 @@ validation error nor a repr ever prints them.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from pydantic import (
     AnyHttpUrl,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db.target import InvalidDatabaseUrl, parse_target
+from app.onefile.client import Centre
+from app.onefile.wire import AimFieldNames
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment."""
+_FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # a JSON field name as OneFile spells them
+_ASSUMED = AimFieldNames()  # docs/onefile-api.md's assumed names (app/onefile/wire.py)
+
+
+class OneFileSettings(BaseSettings):
+    """What talking to OneFile needs (all that `onefile-sync probe` reads)."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
-    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
-    database_url: SecretStr
     onefile_base_url: AnyHttpUrl
     onefile_api_token: SecretStr
     onefile_organisation_id: int = Field(gt=0)
@@ -35,9 +42,47 @@ class Settings(BaseSettings):
     # apart, so network jitter of up to that much cannot push two windows' worth together.
     onefile_rate_margin: float = Field(default=0.01, ge=0, le=0.5)
     onefile_timeout: float = Field(default=30.0, gt=0)
-    service_api_token: SecretStr | None = None
+    # The page size asked of paged searches. 1000 (the most the contract lets us ask): a
+    # server that honours it reads a centre's reviews or learners in a call per thousand; one
+    # that silently caps pages costs a single extra call per entity to find the cap, which is
+    # then used (app/onefile/paging.py). `onefile-sync probe` prints the size it found honoured.
+    onefile_page_size: int = Field(default=1000, ge=10, le=1000)
+    # OneFile's names of the learning-aim fields no public source confirms (docs/onefile-api.md
+    # "(assumed)"); `onefile-sync probe` says whether real records have them.
+    onefile_field_total_elements: str = Field(default=_ASSUMED.total_elements, pattern=_FIELD_NAME)
+    onefile_field_elements_done: str = Field(default=_ASSUMED.elements_done, pattern=_FIELD_NAME)
+    onefile_field_claimed_date: str = Field(default=_ASSUMED.claimed_date, pattern=_FIELD_NAME)
+    onefile_field_certificate_received_date: str = Field(
+        default=_ASSUMED.certificate_received_date, pattern=_FIELD_NAME
+    )
+
+    @property
+    def aim_field_names(self) -> AimFieldNames:
+        return AimFieldNames(
+            total_elements=self.onefile_field_total_elements,
+            elements_done=self.onefile_field_elements_done,
+            claimed_date=self.onefile_field_claimed_date,
+            certificate_received_date=self.onefile_field_certificate_received_date,
+        )
+
+    @property
+    def onefile_centre(self) -> Centre:
+        return Centre(
+            organisation_id=self.onefile_organisation_id,
+            classroom_id=self.onefile_classroom_id,
+            visit_type_id=self.onefile_visit_type_id,
+        )
+
+
+class Settings(OneFileSettings):
+    """Everything the service reads from its environment."""
+
+    # A plain string: libpq-style URLs with a socket folder (`?host=/path`) have no host part.
+    database_url: SecretStr
     # Only for local development: the service refuses to start without a token otherwise.
+    # Declared before the token, whose validator reads it.
     allow_unauthenticated: bool = False
+    service_api_token: SecretStr | None = None
 
     worker_slots: int = Field(default=4, ge=1, le=64)
     learner_concurrency: int = Field(default=16, ge=1, le=256)
@@ -53,20 +98,29 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().startswith(("postgresql://", "postgres://")):
-            raise ValueError("must be a postgresql:// URL")
+        try:
+            parse_target(v.get_secret_value())
+        except InvalidDatabaseUrl as exc:
+            raise ValueError(str(exc)) from None
         return v
 
-    @model_validator(mode="after")
-    def _token_required(self) -> Settings:
-        if self.service_api_token is None and not self.allow_unauthenticated:
-            raise ValueError(
-                "SERVICE_API_TOKEN is required (set ALLOW_UNAUTHENTICATED=true only for local "
-                "development)"
-            )
-        if self.service_api_token is not None and len(self.service_api_token) < 16:
-            raise ValueError("SERVICE_API_TOKEN must be at least 16 characters")
-        return self
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, v: str) -> str:
+        if v.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return v.upper()
+
+    # A field validator, not a model validator: those run only once every field is valid, so
+    # a missing token would be reported only after every other variable had been fixed.
+    @field_validator("service_api_token")
+    @classmethod
+    def _token_required(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if v is None and not info.data.get("allow_unauthenticated", False):
+            raise ValueError("required (set ALLOW_UNAUTHENTICATED=true only for local development)")
+        if v is not None and len(v) < 16:
+            raise ValueError("must be at least 16 characters")
+        return v
 
     @property
     def dsn(self) -> str:
@@ -74,16 +128,43 @@ class Settings(BaseSettings):
 
 
 class ConfigurationError(RuntimeError):
-    """A setting is missing or invalid; the message names the variables, never their values."""
+    """Settings are missing or invalid; the message names every one of them, never a value."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.settings = tuple(dict.fromkeys(name for name, _ in problems))
+        super().__init__(
+            "invalid configuration: " + "; ".join(f"{name}: {why}" for name, why in problems)
+        )
+
+
+def _why(err: Any) -> str:
+    """pydantic's sentence for one error, in an operator's words."""
+    if err["type"] == "missing":
+        return "required, not set"
+    if err["type"] == "value_error":
+        return str(err["ctx"]["error"])  # our own validators' words, without "Value error, "
+    return str(err["msg"])
 
 
 def load_settings() -> Settings:
-    """Read the environment once; turn pydantic's error into one line per bad variable."""
+    """Read the environment once; every missing or invalid variable is named in one error."""
+    return _load(Settings)
+
+
+def load_onefile_settings() -> OneFileSettings:
+    """Only the ONEFILE_* variables (the probe needs no database and no service token)."""
+    return _load(OneFileSettings)
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
+def _load(cls: type[_S]) -> _S:
     try:
-        return Settings()  # values come from the environment
+        return cls()  # values come from the environment
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            loc = ".".join(str(p) for p in err["loc"]).upper()
-            problems.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+        problems = [
+            (".".join(str(p) for p in err["loc"]).upper() or "configuration", _why(err))
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise ConfigurationError(problems) from None

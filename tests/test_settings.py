@@ -54,3 +54,41 @@ def test_invalid_values_are_named_without_their_value(env: pytest.MonkeyPatch) -
         assert name in text
     assert "hunter2" not in text
     assert "lots" not in text
+
+
+def test_every_problem_is_named_at_once_the_token_included(env: pytest.MonkeyPatch) -> None:
+    """A model validator would only report the token once every other variable was valid."""
+    env.delenv("SERVICE_API_TOKEN")
+    env.delenv("ONEFILE_BASE_URL")
+    env.setenv("ONEFILE_RATE_LIMIT", "lots")
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    assert err.value.settings == ("ONEFILE_BASE_URL", "ONEFILE_RATE_LIMIT", "SERVICE_API_TOKEN")
+    assert "SERVICE_API_TOKEN: required" in str(err.value)
+    assert "Value error" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://admin:hunter2@[bad",
+        "postgresql://admin:hunter2@db:port/x",
+        "postgresql://admin:hunter2@db:5432,db2:nope/x",
+    ],
+)
+def test_a_malformed_database_url_is_named_without_its_value(
+    env: pytest.MonkeyPatch, url: str
+) -> None:
+    env.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    assert str(err.value).startswith("invalid configuration: DATABASE_URL: is not a valid URL")
+    assert "hunter2" not in str(err.value)
+
+
+def test_an_unknown_log_level_is_a_configuration_error(env: pytest.MonkeyPatch) -> None:
+    env.setenv("LOG_LEVEL", "chatty")
+    with pytest.raises(ConfigurationError, match="LOG_LEVEL"):
+        load_settings()
+    env.setenv("LOG_LEVEL", "debug")
+    assert load_settings().log_level == "DEBUG"

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from app.api.auth import require_token
 from app.api.errors import ApiError
+from app.api.middleware import MAX_BODY
 from app.api.schemas import (
+    ID_BOUND,
     ErrorOut,
     FailureOut,
     HealthOut,
@@ -20,6 +22,7 @@ from app.api.schemas import (
     SyncRequest,
 )
 from app.exchange.eligibility import enrolment_problems
+from app.jobs.freshness import last_sync_times
 from app.jobs.models import Job
 from app.jobs.store import AlreadyActive
 from app.services import Services
@@ -30,6 +33,11 @@ authed = [Depends(require_token)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer token."},
     422: {"model": ErrorOut, "description": "Invalid input; the message names the field."},
+}
+# What GuardBodyMiddleware refuses before any endpoint runs (app/api/middleware.py).
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed JSON, or a NUL character."},
+    413: {"model": ErrorOut, "description": f"A body over {MAX_BODY} bytes."},
 }
 
 
@@ -75,12 +83,13 @@ def accepted(job: Job) -> JSONResponse:
     dependencies=authed,
     responses={
         **_ERRORS,
+        **_BODY_ERRORS,
         404: {"model": ErrorOut, "description": "Unknown learner."},
         409: {"model": ErrorOut, "description": "Enrolment already finished."},
     },
     summary="Enrol a PICSWeb learner in OneFile (rules A1–A9)",
 )
-async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) -> JSONResponse:
+async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -> JSONResponse:
     facts = await svc.lookup.enrolment_facts(learner_id)
     if facts is None:
         raise ApiError(404, "learner_not_found", f"learner {learner_id} does not exist")
@@ -97,7 +106,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) 
             422,
             "not_enrollable",
             f"learner {learner_id} cannot be enrolled: " + "; ".join(p.message for p in problems),
-            problems=[{"field": p.field, "code": p.code, "message": p.message} for p in problems],
+            problems=[p.as_dict() for p in problems],
         )
     try:
         job = await svc.store.create("enrol", learner_id=learner_id)
@@ -113,7 +122,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) 
     dependencies=authed,
     responses={
         **_ERRORS,
-        400: {"model": ErrorOut, "description": "Malformed JSON."},
+        **_BODY_ERRORS,
         404: {"model": ErrorOut, "description": "Some learners do not exist."},
     },
     summary="Run the daily exchange now for chosen learners (Refresh with OneFile)",
@@ -147,7 +156,7 @@ async def refresh(svc: Svc, body: RefreshRequest) -> JSONResponse:
     dependencies=authed,
     responses={
         **_ERRORS,
-        400: {"model": ErrorOut, "description": "Malformed JSON."},
+        **_BODY_ERRORS,
         409: {"model": ErrorOut, "description": "A sync is already queued or running."},
     },
     summary="Run the daily exchange for every enrolled learner",
@@ -173,7 +182,7 @@ async def sync(svc: Svc, body: Annotated[SyncRequest | None, Body()] = None) -> 
     responses={**_ERRORS, 404: {"model": ErrorOut, "description": "Unknown job."}},
     summary="A job's status, progress and failures",
 )
-async def get_job(svc: Svc, job_id: Annotated[int, Path(gt=0, le=2**63 - 1)]) -> JobOut:
+async def get_job(svc: Svc, job_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -> JobOut:
     job = await svc.store.get(job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"job {job_id} does not exist")
@@ -223,8 +232,9 @@ async def metrics(svc: Svc) -> Response:
     try:
         async with asyncio.timeout(2):
             counts = await svc.store.counts()
+            last_syncs = await last_sync_times(svc.pool)
     except Exception:
-        counts = None
+        counts, last_syncs = None, None
     if counts is not None:
         svc.metrics.jobs_by_state.clear()
         queued = 0
@@ -233,6 +243,10 @@ async def metrics(svc: Svc) -> Response:
             if status == "queued":
                 queued += n
         svc.metrics.queue_depth.set(queued)
+    if last_syncs is not None:
+        svc.metrics.last_sync.clear()
+        for status, finished in last_syncs.items():
+            svc.metrics.last_sync.labels(status).set(finished)
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

@@ -1,24 +1,43 @@
-"""Request and response bodies of the public API."""
+"""Request and response bodies of the public API.
+
+Request bodies are strict: where the document says boolean, only `true`/`false`; where it
+says integer, a JSON number without a fraction — `3`, and `3.0`, which JSON Schema counts as
+an integer — never `"3"` or `true` (422 naming the field). Ids are Postgres bigints; their bound
+is an exclusive maximum of 2^63 because FastAPI's document model stores bounds as floats, where
+2^63 is exact and 2^63 − 1 is not (it would read 2^63).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, conlist
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, conlist
 
-LearnerId = Annotated[int, Field(gt=0, le=2**63 - 1)]
+ID_BOUND = 2**63  # ids are < 2^63: Postgres bigint
+
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number (3 or 3.0); a string or a boolean is not an integer here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# Lax int after the check above: accepts 3.0 (as 3), refuses 3.5.
+LearnerId = Annotated[int, Strict(False), Field(gt=0, lt=ID_BOUND), BeforeValidator(_json_integer)]
+MAX_REFRESH_LEARNERS = 1000
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    learner_ids: conlist(LearnerId, min_length=1, max_length=1000)  # type: ignore[valid-type]
+    learner_ids: conlist(LearnerId, min_length=1, max_length=MAX_REFRESH_LEARNERS)  # type: ignore[valid-type]
     dry_run: bool = False
 
 
 class SyncRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     full: bool = Field(default=False, description="Read every enrolled learner, not only changes.")
     dry_run: bool = Field(default=False, description="Report what would change; write nothing.")

@@ -71,7 +71,7 @@ async def run(a: argparse.Namespace, admin: str) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     world = World(learners=a.learners, enrol=a.enrol, seed=a.seed, rate=a.fast_rate,
-                  period=a.period)  # fmt: skip
+                  period=a.period, onefile=a.onefile)  # fmt: skip
     results: dict[str, Any] = {}
     ok = True
     say = print if a.verbose else (lambda _: None)
@@ -105,10 +105,12 @@ async def run(a: argparse.Namespace, admin: str) -> int:
             ),
             "timeouts": metric_sum(m, "onefile_calls_total", status="0"),
             "429": metric_sum(m, "onefile_rate_limited_total"),
-            "401": metric_sum(m, "onefile_calls_total", status="401"),
+            "refused": sum(
+                metric_sum(m, "onefile_calls_total", status=s) for s in ("401", "403")
+            ),
             "retries": metric_sum(m, "onefile_retries_total"),
         }  # fmt: skip
-        for k in ("5xx", "timeouts", "429", "401"):
+        for k in ("5xx", "timeouts", "429", "refused"):
             if seen[k] != r.faults_injected[k] or not seen[k]:
                 extra.append(
                     f"/metrics shows {seen[k]} {k}, the simulator answered {r.faults_injected[k]}"
@@ -137,7 +139,8 @@ async def run(a: argparse.Namespace, admin: str) -> int:
             f"replicas: two processes, the leader SIGKILLed mid-sync; {a.repeat} runs in a row "
             f"beside {a.burners} CPU burners"
         )
-        rworld = World(learners=80, enrol=0, seed=a.seed, rate=50, period=5.0)
+        rworld = World(learners=80, enrol=0, seed=a.seed, rate=50, period=5.0,
+                       onefile=a.onefile)  # fmt: skip
         runs = []
         with cpu_burners(a.burners):
             for i in range(a.repeat):
@@ -152,7 +155,7 @@ async def run(a: argparse.Namespace, admin: str) -> int:
         results["replicas"] = {"runs": runs, "green": green, "burners": a.burners}
     if "handover" in a.scenario:
         hworld = World(learners=a.handover_learners, enrol=0, seed=a.seed, rate=1000,
-                       period=10.0, latency=0.04)  # fmt: skip
+                       period=10.0, latency=0.04, onefile=a.onefile)  # fmt: skip
         results["handover"] = {}
         events: tuple[tuple[Event, float], ...] = (
             ("kill", KILL_STALL_MAX),
@@ -218,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="learners of the full-size hand-over runs (3000)")  # fmt: skip
     ap.add_argument("--freeze", type=float, default=25.0, help="SIGSTOP length, s (25)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--onefile", choices=("today", "realistic"), default="realistic",
+        help="which OneFile the simulator is (default realistic: thin rows, a page cap, …)",
+    )  # fmt: skip
     ap.add_argument("--out", default=str(ROOT / ".chaos"))
     ap.add_argument("-v", "--verbose", action="store_true", help="narrate kills and phases")
     a = ap.parse_args(argv)

@@ -43,6 +43,7 @@ from app.demo.seed_enrolled import seed_enrolled
 from app.loopback import prepared_database
 from app.loopback import serve_loopback as serve
 from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+from app.onefile.simulator.config import REALISTIC
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"succeeded", "partial", "failed"}
@@ -71,6 +72,9 @@ class World:
     rate: int = 600
     period: float = 10.0
     latency: float = 0.01
+    # Which OneFile the simulator is: "today" (the first reading) or "realistic" (every answer
+    # the public evidence makes likely: thin rows, a page cap, replacing updates, 403, …).
+    onefile: str = "today"
 
 
 async def new_database(admin_url: str, name: str) -> str:
@@ -116,10 +120,11 @@ async def prepare_world(db_url: str, world: World, sim: SimulatorState) -> list[
         # Officers and employers OneFile does not know: the group's enrolments create them.
         officers = [
             await conn.fetchval(
-                "INSERT INTO picsweb.officers (first_name, surname, ident) "
-                "VALUES ('Chaos', $1, $2) RETURNING id",
+                "INSERT INTO picsweb.officers (first_name, surname, ident, email) "
+                "VALUES ('Chaos', $1, $2, $3) RETURNING id",
                 f"Officer{k}",
                 f"CHAOS-O{k}",
+                f"chaos.officer{k}@staff.example.test",
             )
             for k in range(world.new_officers)
         ]
@@ -616,9 +621,10 @@ def metric_sum(metrics: dict[str, float], name: str, **labels: str) -> float:
 async def _simulator(
     world: World, seed: int, rate: int | None = None
 ) -> AsyncIterator[tuple[Any, str, str]]:
+    preset = REALISTIC if world.onefile == "realistic" else {}
     cfg = SimulatorConfig(
-        rate_limit=rate or world.rate, rate_period=world.period, latency=world.latency,
-        latency_jitter=0.5, seed=seed,
+        **preset, rate_limit=rate or world.rate, rate_period=world.period,
+        latency=world.latency, latency_jitter=0.5, seed=seed,
     )  # fmt: skip
     app = create_simulator_app(cfg)
     async with serve(app, "off") as base:
@@ -828,7 +834,7 @@ def _faults_of(calls: list[Any]) -> dict[str, int]:
         "5xx": c[500] + c[502] + c[503],
         "timeouts": c[504],  # answered 504 after the hang; the client had given up
         "429": c[429],
-        "401": c[401],
+        "refused": c[401] + c[403],  # expired sessions (401 or 403, as the OneFile answers)
     }
 
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import asyncpg
+
 from app.db import sql
 from app.db.pool import Conn
 
@@ -71,7 +73,13 @@ async def migrate(conn: Conn) -> list[str]:
                         "add a new migration instead"
                     )
                 continue
-            await conn.execute(mig.text)
+            try:
+                await conn.execute(mig.text)
+            except asyncpg.PostgresError as exc:
+                # The transaction rolls back whole; the server's message may quote values.
+                raise MigrationError(
+                    f"migration {mig.name} failed: {type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+                ) from exc
             await conn.execute(Q["record"], mig.version, mig.name, mig.checksum)
             applied_now.append(mig.name)
     if applied_now:
@@ -90,6 +98,9 @@ PICSWEB_TABLES = (
     "learner_qualification_units",
     "reviews",
 )
+# Columns added to PICSWeb's tables after they were first specified (table, column): a
+# PICSWeb without them would fail later, mid-enrolment, with a database error instead.
+PICSWEB_ADDED_COLUMNS = (("officers", "email"),)  # docs/picsweb-database.md, 2026-11-29
 
 
 async def check_picsweb(conn: Conn) -> None:
@@ -101,4 +112,12 @@ async def check_picsweb(conn: Conn) -> None:
             "PICSWeb tables missing in schema picsweb: "
             + ", ".join(missing)
             + " (is DATABASE_URL PICSWeb's database?)"
+        )
+    columns = {(r["table_name"], r["column_name"]) for r in await conn.fetch(Q["picsweb_columns"])}
+    absent = [f"{t}.{c}" for t, c in PICSWEB_ADDED_COLUMNS if (t, c) not in columns]
+    if absent:
+        raise MigrationError(
+            "PICSWeb columns missing in schema picsweb: "
+            + ", ".join(absent)
+            + " (docs/picsweb-database.md lists them)"
         )

@@ -130,7 +130,7 @@ _NINO_SECOND = "ABCEGHJKLMNPRSTWXYZ"
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
-    "officers": ("id", "first_name", "surname", "ident", "onefile_user_id"),
+    "officers": ("id", "first_name", "surname", "ident", "email", "onefile_user_id"),
     "organisations": ("id", "name", "ident", "onefile_placement_id"),
     "qualifications": ("id", "code", "title", "onefile_standard_id"),
     "learners": (
@@ -206,17 +206,20 @@ def _not_after(day: datetime.date, today: datetime.date) -> datetime.date | None
 # --- generators, one per table --------------------------------------------------------------
 
 
-def _officers(rng: random.Random, n: int) -> list[Row]:
-    return [
-        (
-            oid,
-            rng.choice(FIRST_NAMES),
-            rng.choice(SURNAMES),
-            None if rng.random() < 0.05 else f"OFF{oid:04d}",
-            None,
+def _officers(rng: random.Random, emails: random.Random, n: int) -> list[Row]:
+    """Officers; most have a work email, a few (about one in thirty) none: rule A1 refuses to
+    upload those to OneFile. Emails come from their own stream, so names stay as they were."""
+    rows: list[Row] = []
+    for oid in range(1, n + 1):
+        first, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
+        ident = None if rng.random() < 0.05 else f"OFF{oid:04d}"
+        email = (
+            None
+            if emails.random() < 0.03
+            else f"{_email_part(first)}.{_email_part(surname)}.{oid}@staff.example.test"
         )
-        for oid in range(1, n + 1)
-    ]
+        rows.append((oid, first, surname, ident, email, None))
+    return rows
 
 
 def _organisations(rng: random.Random, n: int) -> list[Row]:
@@ -510,7 +513,7 @@ async def generate_picsweb(
     )
     unenrollable = {lid: pick.choice(_LACKS) for lid in unenrollable_ids}
 
-    officer_rows = _officers(rng("officers"), n_officers)
+    officer_rows = _officers(rng("officers"), rng("officer_emails"), n_officers)
     organisation_rows = _organisations(rng("organisations"), n_organisations)
     qualification_rows = _qualifications(rng("qualifications"), standards)
     learner_rows, people = _learners(

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS picsweb.officers (
     first_name      text        NOT NULL,
     surname         text        NOT NULL,
     ident           text,
+    email           text,
     onefile_user_id bigint,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );

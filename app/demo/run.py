@@ -35,6 +35,7 @@ from app.settings import Settings
 # Tokens of the demo's own throw-away service and simulator, on loopback only.
 DEMO_TOKEN = "demo-service-token-not-secret"  # noqa: S105
 SIM_TOKEN = "sim-token"  # noqa: S105
+REFUSED = "refused (A1)"
 
 
 async def run_demo(
@@ -55,7 +56,11 @@ async def run_demo(
             await conn.close()
         console.print(f"PICSWeb: {summary.learners} learners generated ({summary.counts})")
 
-        sim_cfg = SimulatorConfig(rate_limit=rate, rate_period=period, latency=latency, seed=1)
+        # OneFile as the public evidence makes it likely (docs/onefile-api.md): bare-text
+        # session, thin search rows, pages capped at 100, replacing updates, UK-midnight dates…
+        sim_cfg = SimulatorConfig.realistic(
+            rate_limit=rate, rate_period=period, latency=latency, seed=1
+        )
         sim_app = create_simulator_app(sim_cfg)
         async with serve(sim_app, "off") as sim_url:
             settings = Settings(
@@ -101,7 +106,7 @@ async def _scenario(api: httpx.AsyncClient, db_url: str, sim: Any, n: int, conso
             async with sem:
                 r = await api.post(f"/learners/{learner_id}/enrol")
                 if r.status_code != 202:
-                    key = f"refused {r.status_code}"
+                    key = REFUSED if r.status_code == 422 else f"refused {r.status_code}"
                 else:
                     job = await follow_job(api, r.json()["id"], interval=0.5)
                     key = job["status"]
@@ -113,7 +118,8 @@ async def _scenario(api: httpx.AsyncClient, db_url: str, sim: Any, n: int, conso
         f"enrolment: {outcomes} in {time.monotonic() - started:.1f} s, "
         f"{sim.count_calls()} OneFile calls"
     )
-    ok &= set(outcomes) <= {"succeeded"}
+    # A few generated officers have no email: rule A1 refuses their learners (422), by design.
+    ok &= set(outcomes) <= {"succeeded", REFUSED}
 
     changed = sim.apply_changes(0.3, seed=2)
     console.print(f"OneFile: {len(changed)} learners changed by their assessors")

@@ -2,7 +2,10 @@
 
 Creates the matching OneFile records straight in the simulator's memory (no API calls, no
 quota) and links them in PICSWeb, as a finished enrolment would have left them — so that a
-benchmark of the daily exchange starts from the state of a real centre on an ordinary day.
+benchmark of the daily exchange starts from the state of a real centre on an ordinary day. On
+such a day, learners were enrolled long ago: each learner's LastModified is set back to its
+start (the simulator stamps "now" on every seeded record, as if all had just changed, which
+would flatter nothing but make every learner look changed to a LastModified search).
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ def _uk_instant(day: dt.date, at: dt.time | None) -> dt.datetime:
     return dt.datetime.combine(day, at or dt.time(9, 0), tzinfo=UK).astimezone(dt.UTC)
 
 
+def _enrolled_at(sim: SimulatorState, user_id: int, start: dt.date | None, today: dt.date) -> None:
+    """The learner's LastModified: its enrolment, at its start date (at least a day ago).
+    Seeding tooling: the simulator's record is written directly (no API sets LastModified)."""
+    day = min(start or today, today - dt.timedelta(days=1))
+    raw = sim.raw_user(user_id)
+    assert raw is not None
+    raw["LastModified"] = _uk_instant(day, dt.time(10, 0))
+
+
 async def seed_enrolled(
     conn: Conn,
     sim: SimulatorState,
@@ -47,7 +59,7 @@ async def seed_enrolled(
     for r in await conn.fetch(Q["officers"]):
         officers[r["id"]] = sim.add_user(
             {"OrganisationID": organisation_id, "FirstName": r["first_name"],
-             "LastName": r["surname"], "Role": 5, "MISID": r["ident"]}
+             "LastName": r["surname"], "Email": r["email"], "Role": 5, "MISID": r["ident"]}
         )  # fmt: skip
     await conn.execute(Q["link_officers"], list(officers), list(officers.values()))
     placements: dict[int, int] = {}
@@ -106,4 +118,6 @@ async def seed_enrolled(
             review_ids.append(rv["id"])
         await conn.execute(Q["link_reviews"], review_ids, onefile_reviews)
         reviews += len(review_ids)
+        for r in batch:
+            _enrolled_at(sim, users[r["id"]], r["start_date"], today)
     return SeedSummary(len(officers), len(placements), len(learners), aims, reviews)

@@ -31,18 +31,13 @@ import asyncpg
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol_plan import uk_today
 from app.exchange.merge import LearnerPlan, due_for_upload, plan_learner
-from app.exchange.uploads import (
-    ExchangeStepError,
-    OfficerLinker,
-    counting_calls,
-    upload_due_reviews,
-)
+from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
 from app.logs import learner_id_var
 from app.onefile import records
-from app.onefile.client import MAX_PAGE_SIZE
-from app.onefile.errors import OneFileAuthError, OneFileError
+from app.onefile.errors import OneFileAuthError, OneFileError, OneFileNotFound
+from app.onefile.transport import CallTally, counting_calls
 from app.picsweb.exchange_repo import (
     ExchangeRepo,
     LearnerData,
@@ -56,7 +51,7 @@ log = logging.getLogger("app.exchange")
 BATCH_SIZE = 500  # learners read from PICSWeb per batch (one statement per table)
 LAST_MODIFIED_MARGIN = dt.timedelta(minutes=10)  # clocks and in-flight writes at OneFile
 DRY_RUN_LIST_CAP = 1000  # learners listed field by field in a dry run's result
-SEARCH_PAGE = 100  # the client's page size for per-learner searches
+GONE_LIST_CAP = 100  # learning aims OneFile no longer has, listed in a job's result
 
 
 class _NotExchangeable(Exception):
@@ -111,7 +106,8 @@ class _Counts:
     reviews_uploaded: int = 0
     reviews_due_for_upload: int = 0  # dry run
     reviews_without_officer: int = 0  # due, but no officer to assess them (A8)
-    onefile_calls: int = 0
+    users_confirmed: int = 0  # thin User rows whose LastModified a GET User/{id} confirmed
+    learning_aims_gone: int = 0  # linked aims OneFile no longer has (left alone, reported)
 
 
 @dataclass
@@ -121,10 +117,6 @@ class _Batch:
     user_ids: list[int]
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     reviews: dict[int, list[records.Review]] | None = None
-
-
-def _pages(rows: int) -> int:
-    return 1 + rows // SEARCH_PAGE
 
 
 class _Run:
@@ -138,6 +130,8 @@ class _Run:
         self.dry_run = dry_run
         self.locks = _locks_for(deps)
         self.counts = _Counts()
+        self.calls = CallTally()  # replaced by the job's live tally in the handlers
+        self.aims_gone: list[dict[str, int]] = []
         self.changes: list[dict[str, Any]] = []
         self.changes_total = 0
         self.officers: dict[int, int] = {}
@@ -156,17 +150,15 @@ class _Run:
         if learners == 0:
             return
         estimate = await self.repo.linked_reviews_estimate()
-        self.centre = estimate // MAX_PAGE_SIZE + 1 < learners
+        size = self.deps.onefile.review_page_size
+        self.centre = estimate // size + 1 < learners
         self.reviews_expected = estimate
 
     async def read_centre_reviews(self) -> None:
         try:
             await self.repo.clear_centre_reviews(self.job.id)
-            async for page in self.deps.onefile.iter_centre_reviews(
-                self.deps.organisation_id, expected=self.reviews_expected
-            ):
-                self.counts.onefile_calls += 1
-                await self.repo.store_centre_reviews(self.job.id, page)
+            async for page in self.deps.onefile.centre_reviews(expected=self.reviews_expected):
+                await self._store_centre_page(page)
         except OneFileError as exc:
             # Not fatal: each learner reads its own reviews instead.
             log.warning(
@@ -176,6 +168,20 @@ class _Run:
             self.centre_failed = True
         finally:
             self.centre_ready.set()
+
+    async def _store_centre_page(self, page: list[records.Review]) -> None:
+        """Cache a page of the centre's reviews. Thin rows do not say whose review it is:
+        PICSWeb's links (or a GET remembered earlier) do; a review unknown to both is new to
+        PICSWeb (B5) and is read with a GET, which names its learner."""
+        thin = [r.id for r in page if not r.has("learner_id")]
+        owners = await self.repo.review_owners(thin) if thin else {}
+        unknown = [r for r in page if not r.has("learner_id") and r.id not in owners]
+        if unknown:
+            got = await self.deps.onefile.with_details(unknown)
+            await self.repo.remember_review_owners(got)
+            by_id = {r.id: r for r in got}
+            page = [by_id.get(r.id, r) for r in page]
+        await self.repo.store_centre_reviews(self.job.id, page, owners)
 
     async def _centre_reviews(self, batch: _Batch, user_id: int) -> list[records.Review] | None:
         async with batch.lock:
@@ -263,12 +269,23 @@ class _Run:
         if user_id is None:
             raise _NotExchangeable("the learner is not enrolled in OneFile")
         onefile = self.deps.onefile
-        aims = await onefile.learning_aims(user_id)
-        self.counts.onefile_calls += _pages(len(aims))
+        # Only the aims linked to a qualification the exchange reads (B1–B3: others are left
+        # alone, and a qualification with units attached is left out).
+        linked = {
+            q.onefile_learning_aim_id: q.id
+            for q in data.qualifications
+            if q.onefile_learning_aim_id is not None and not q.has_units
+        }
+        got = await onefile.linked_learning_aims(user_id, linked)
+        aims = list(got.aims.values())
+        for aim_id in sorted(got.gone):
+            self._aim_gone(lr.id, linked[aim_id], aim_id)
         reviews = await self._centre_reviews(batch, user_id) if self.centre else None
         if reviews is None:
             reviews = await onefile.reviews_of_learner(user_id)
-            self.counts.onefile_calls += _pages(len(reviews))
+        else:  # the centre's rows may be thin: this learner's are completed with GETs
+            reviews = await onefile.with_details(reviews)
+            _check_owner(user_id, reviews)
         plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
         today = uk_today(self.deps.now())
         due = [r.id for r in data.reviews if due_for_upload(r, today)]
@@ -279,23 +296,21 @@ class _Run:
             self._describe(lr.id, plan, due)
             await self.repo.learner_dry_run_done(lr.id, self.job.id)
             return
-        for update in plan.aim_updates:  # B2: only the fields that change
-            await onefile.update_learning_aim(update.aim_id, update.onefile_fields())
-            self.counts.onefile_calls += 1
+        for update in plan.aim_updates:  # B2: the aim as read, with the fields that change
+            assert update.aim is not None
+            await onefile.update_learning_aim(update.aim, update.new_values)
         uploaded = 0
         seen_at = data.seen_at
         if due:  # B4, exactly as A8 (uploads.py); it links each review as OneFile answers
-            with counting_calls() as calls:
-                report = await upload_due_reviews(
-                    self.deps,
-                    self.officer_linker,
-                    lr.id,
-                    user_id,
-                    lr.main_officer_id,
-                    today,
-                    existing_onefile_reviews=list(reviews),
-                )
-            self.counts.onefile_calls += calls[0]
+            report = await upload_due_reviews(
+                self.deps,
+                self.officer_linker,
+                lr.id,
+                user_id,
+                lr.main_officer_id,
+                today,
+                existing_onefile_reviews=list(reviews),
+            )
             uploaded = len(report.created) + len(report.linked)
             self.counts.reviews_without_officer += len(report.without_officer)
             # Read both sides' reviews again so B5–B8 already cover the uploaded ones and the
@@ -303,7 +318,6 @@ class _Run:
             fresh = (await self.repo.load([lr]))[0]
             seen_at = fresh.seen_at
             reviews = await onefile.reviews_of_learner(user_id)
-            self.counts.onefile_calls += _pages(len(reviews))
             await self._learn_officers(reviews)
             again = plan_learner(fresh.qualifications, fresh.reviews, self.officers, aims, reviews)
             plan = LearnerPlan(
@@ -314,6 +328,19 @@ class _Run:
             )
         await self.repo.apply(lr.id, plan, seen_at, self.job.id)
         self._count(plan, uploaded=uploaded)
+
+    def _aim_gone(self, learner_id: int, lq_id: int, aim_id: int) -> None:
+        """A linked aim OneFile no longer has: its qualification is left alone (B3) and the
+        learner's other data is exchanged; the job's result names it."""
+        self.counts.learning_aims_gone += 1
+        if len(self.aims_gone) < GONE_LIST_CAP:
+            self.aims_gone.append(
+                {"learner_id": learner_id, "learner_qualification_id": lq_id, "aim_id": aim_id}
+            )
+        log.warning(
+            "linked learning aim not in OneFile",
+            extra={"job_id": self.job.id, "learner_id": learner_id, "aim_id": aim_id},
+        )
 
     async def _learn_officers(self, reviews: Sequence[records.Review]) -> None:
         """Officers linked since the job started (an upload may create one, A8) → B7 knows them."""
@@ -367,9 +394,15 @@ class _Run:
                 "fields_written": c.onefile_fields,
                 "learning_aims_updated": c.learning_aims_updated,
                 "reviews_uploaded": c.reviews_uploaded,
-                "calls": c.onefile_calls,
+                "calls": self.calls.calls,
+                "gets": self.calls.gets,
             },
         }
+        if c.users_confirmed:
+            out["onefile"]["users_confirmed"] = c.users_confirmed
+        if c.learning_aims_gone:
+            out["onefile"]["learning_aims_gone"] = c.learning_aims_gone
+            out["onefile"]["learning_aims_gone_list"] = self.aims_gone
         if self.dry_run:
             out["onefile"]["reviews_due_for_upload"] = c.reviews_due_for_upload
         if c.reviews_without_officer:
@@ -393,6 +426,18 @@ def _reason(exc: BaseException) -> str:
     return f"PICSWeb refused the data ({type(exc).__name__})"
 
 
+def _check_owner(user_id: int, reviews: Sequence[records.Review]) -> None:
+    """A thin centre-wide row is put to a learner through PICSWeb's link; the GET of it names
+    OneFile's learner. Should they differ, PICSWeb links another learner's review (bad data,
+    B9): this learner fails, the review named."""
+    for r in reviews:
+        if r.learner_id is not None and r.learner_id != user_id:
+            raise ReviewAlreadyLinked(
+                f"OneFile review {r.id}, linked to a PICSWeb review of this learner, belongs "
+                "to another OneFile learner"
+            )
+
+
 def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
@@ -408,7 +453,6 @@ def make_refresh_handler(deps: ExchangeDeps) -> Handler:
         ids = sorted({int(i) for i in job.params.get("learner_ids", [])})
         run = _Run(deps, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
         run.total = len(ids)
-        await run.choose_review_source(len(ids))
 
         async def batches() -> AsyncIterator[list[LearnerRow]]:
             for chunk in _chunks(ids, BATCH_SIZE):
@@ -419,7 +463,9 @@ def make_refresh_handler(deps: ExchangeDeps) -> Handler:
                     await ctx.fail_learner(gone, "the learner no longer exists in PICSWeb")
                 yield rows
 
-        await run.exchange(batches())
+        with counting_calls() as run.calls:
+            await run.choose_review_source(len(ids))
+            await run.exchange(batches())
         return run.outcome("refresh")
 
     return refresh
@@ -445,30 +491,71 @@ async def _detect(
     )
     mode: SyncMode = "full" if full else "incremental"
     await repo.start_sync_run(job.id, mode, dry_run, started)
-    flt: dict[str, Any] = {"Role": records.ROLE_LEARNER, "OrganisationID": deps.organisation_id}
     if full:
         await repo.mark_all_enrolled(job.id)
         run.total = await repo.count_pending(job.id)
         await repo.sync_detected(job.id, run.total)
+        if deps.onefile.user_rows_thin:
+            return mode, None  # rows without LastModified: nothing for a sweep to note
 
         async def sweep() -> None:
-            # A full sweep reads every learner's LastModified too (a call per 1,000 learners),
-            # so the next incremental search, which overlaps by the margin, tells a change from
-            # a repeat. Nothing in this job waits for it, so it runs beside the exchange.
-            async for users in deps.onefile.iter_users(flt, size=MAX_PAGE_SIZE):
-                run.counts.onefile_calls += 1
+            # A full sweep reads every learner's LastModified too (a call per page of
+            # learners), so the next incremental search, which overlaps by the margin, tells a
+            # change from a repeat. Nothing in this job waits for it, so it runs beside the
+            # exchange. Thin rows carry no LastModified: then it stops at the first page.
+            async for users in deps.onefile.learners_of_centre():
+                if not all(u.has("last_modified") for u in users):
+                    return
                 await repo.note_onefile_modified(job.id, [(u.id, u.last_modified) for u in users])
 
         return mode, sweep
     assert last is not None
-    flt["LastModified"] = records.format_datetime(last - LAST_MODIFIED_MARGIN)
-    async for users in deps.onefile.iter_users(flt, size=MAX_PAGE_SIZE):
-        run.counts.onefile_calls += 1
-        await repo.mark_onefile_changed(job.id, [(u.id, u.last_modified) for u in users])
+    since = last - LAST_MODIFIED_MARGIN
+    async for users in deps.onefile.users_changed_since(since):
+        await repo.mark_onefile_changed(
+            job.id, [(u.id, u.last_modified) for u in users if u.has("last_modified")]
+        )
+        thin = [u.id for u in users if not u.has("last_modified")]
+        if thin:
+            await _confirm_changed(run, job, thin, since)
     await repo.mark_picsweb_changed(job.id)
     run.total = await repo.count_pending(job.id)
     await repo.sync_detected(job.id, run.total)
     return mode, None
+
+
+async def _confirm_changed(run: _Run, job: Job, user_ids: list[int], since: dt.datetime) -> None:
+    """Learners a LastModified search returned in rows too thin to say when they changed.
+
+    The search filters on the server: each changed at or after `since`. A learner has surely
+    changed since we last read it when the LastModified stored then is older than `since`, or
+    when that exchange ended before `since` less the margin (which covers the two clocks):
+    it is exchanged at once. Any other — read during the overlap, most often a learner the
+    last sync itself wrote to — is confirmed with `GET User/{id}`: one call, where exchanging
+    a learner with thin rows costs two to five (a GET per aim and per review, a review
+    search), and such a learner usually turns out unchanged. (Measured, `make bench`: the
+    realistic preset's quiet day costs 1 call, not one per learner written the day before.)
+    """
+    stored = await run.repo.stored_onefile_modified(user_ids)
+    changed: list[tuple[int, dt.datetime | None]] = []
+    unsure: list[int] = []
+    for user_id, (seen, exchanged_at) in stored.items():
+        if (seen is not None and seen < since) or (
+            exchanged_at is not None and exchanged_at < since - LAST_MODIFIED_MARGIN
+        ):
+            changed.append((user_id, None))
+        else:
+            unsure.append(user_id)
+
+    async def confirm(user_id: int) -> tuple[int, dt.datetime | None]:
+        try:
+            return user_id, (await run.deps.onefile.user(user_id)).last_modified
+        except OneFileNotFound:
+            return user_id, None  # gone from OneFile: the exchange will say so
+
+    changed += await asyncio.gather(*(confirm(u) for u in unsure))
+    run.counts.users_confirmed += len(unsure)
+    await run.repo.mark_onefile_changed(job.id, changed)
 
 
 def make_sync_handler(deps: ExchangeDeps) -> Handler:
@@ -477,34 +564,39 @@ def make_sync_handler(deps: ExchangeDeps) -> Handler:
     async def sync(job: Job, ctx: JobContext) -> Outcome:
         dry_run = bool(job.params.get("dry_run", False))
         run = _Run(deps, job, ctx, dry_run=dry_run)
-        mode, sweep = await _detect(
-            run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run
-        )
-        sweeping: asyncio.Task[None] | None = (
-            asyncio.create_task(sweep()) if sweep is not None else None
-        )
-        pending = await run.repo.count_pending(job.id)
-        run.done = max(0, run.total - pending)  # a rerun resumes where the last attempt stopped
-        await ctx.progress(run.done, run.total, force=True)
-        await run.choose_review_source(pending)
-
-        async def batches() -> AsyncIterator[list[LearnerRow]]:
-            after = 0
-            while rows := await run.repo.pending_batch(job.id, after, BATCH_SIZE):
-                yield rows
-                after = rows[-1].id
-
-        try:
-            await run.exchange(batches())
-        except BaseException:
-            if sweeping is not None:
-                sweeping.cancel()
-                await asyncio.gather(sweeping, return_exceptions=True)
-            raise
-        if sweeping is not None:
-            await sweeping
-        outcome = run.outcome(mode)
-        await run.repo.finish_sync_run(job.id, outcome.status)
-        return outcome
+        with counting_calls() as run.calls:
+            return await _sync(run, job, ctx, dry_run=dry_run)
 
     return sync
+
+
+async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outcome:
+    mode, sweep = await _detect(
+        run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run
+    )
+    sweeping: asyncio.Task[None] | None = (
+        asyncio.create_task(sweep()) if sweep is not None else None
+    )
+    pending = await run.repo.count_pending(job.id)
+    run.done = max(0, run.total - pending)  # a rerun resumes where the last attempt stopped
+    await ctx.progress(run.done, run.total, force=True)
+    await run.choose_review_source(pending)
+
+    async def batches() -> AsyncIterator[list[LearnerRow]]:
+        after = 0
+        while rows := await run.repo.pending_batch(job.id, after, BATCH_SIZE):
+            yield rows
+            after = rows[-1].id
+
+    try:
+        await run.exchange(batches())
+    except BaseException:
+        if sweeping is not None:
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
+        raise
+    if sweeping is not None:
+        await sweeping
+    outcome = run.outcome(mode)
+    await run.repo.finish_sync_run(job.id, outcome.status)
+    return outcome

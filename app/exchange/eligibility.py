@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
+from app.exchange import enrol_plan as plan
 from app.picsweb.lookup import EnrolmentFacts
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -16,10 +18,20 @@ class Problem:
     field: str
     code: str
     message: str
+    officer_id: int | None = None  # the officer concerned, for officers' problems
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"field": self.field, "code": self.code, "message": self.message}
+        if self.officer_id is not None:
+            out["officer_id"] = self.officer_id
+        return out
 
 
-def enrolment_problems(facts: EnrolmentFacts) -> list[Problem]:
-    """Why this learner cannot be enrolled; empty when it can. Messages carry no values."""
+def enrolment_problems(facts: EnrolmentFacts, today: dt.date | None = None) -> list[Problem]:
+    """Why this learner cannot be enrolled; empty when it can. Messages carry no values.
+
+    `today` (the UK date) decides which reviews A8 would upload, hence which officers.
+    """
     problems: list[Problem] = []
     if not facts.email or not facts.email.strip():
         problems.append(Problem("email", "missing", "the learner has no email address"))
@@ -35,4 +47,37 @@ def enrolment_problems(facts: EnrolmentFacts) -> list[Problem]:
         problems.append(Problem("placements", "missing", "the learner has no placement"))
     if facts.uln is not None and facts.uln.strip() and not _ULN.match(facts.uln.strip()):
         problems.append(Problem("uln", "invalid", "the learner's ULN is not 10 digits"))
+    problems += officer_problems(facts, today or plan.uk_today(dt.datetime.now(dt.UTC)))
+    return problems
+
+
+def officer_problems(facts: EnrolmentFacts, today: dt.date) -> list[Problem]:
+    """A1 (revised): every officer that A4 would upload and that is not linked to OneFile
+    needs an email, since OneFile refuses a user without one; each is named by id."""
+    uploadable, _ = plan.split_qualifications(facts.qualifications)
+    due, _ = plan.reviews_to_upload(facts.reviews, today)
+    problems: list[Problem] = []
+    for officer_id in plan.officers_to_upload(facts.main_officer_id, uploadable, due):
+        officer = facts.officers.get(officer_id)
+        if officer is None or officer.linked:
+            continue  # a missing main officer is reported above
+        email = (officer.email or "").strip()
+        if not email:
+            problems.append(
+                Problem(
+                    "officers.email",
+                    "missing",
+                    f"officer {officer_id} has no email address (OneFile requires one)",
+                    officer_id,
+                )
+            )
+        elif not _EMAIL.match(email):
+            problems.append(
+                Problem(
+                    "officers.email",
+                    "invalid",
+                    f"officer {officer_id}'s email address is not valid",
+                    officer_id,
+                )
+            )
     return problems

@@ -22,8 +22,6 @@ from app.exchange.uploads import (
     Link,
     OfficerLinker,
     PlacementLinker,
-    count_call,
-    counting_calls,
     upload_due_reviews,
 )
 from app.jobs.models import Job, Outcome
@@ -31,10 +29,19 @@ from app.jobs.worker import Handler, JobContext
 from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.errors import OneFileAmbiguous, OneFileError
-from app.picsweb.enrolment_repo import EnrolmentRepo, LearnerQualificationRecord, LearnerRecord
-from app.picsweb.lookup import EnrolmentFacts, LearnerState
+from app.onefile.transport import CallTally, counting_calls
+from app.picsweb.enrolment_repo import (
+    EnrolmentRepo,
+    LearnerQualificationRecord,
+    LearnerRecord,
+    PlacementRecord,
+)
+from app.picsweb.lookup import EnrolmentFacts, LearnerState, officer_contacts
 
 log = logging.getLogger("app.exchange")
+
+# Progress as the job reports it: officers and employer, learner, qualifications, reviews, done.
+ENROL_STEPS = 5
 
 
 @dataclass
@@ -60,7 +67,7 @@ class _Report:
     qualifications_not_in_onefile: list[int] = field(default_factory=list)
     reviews_not_eligible: int = 0
     reviews_without_officer: list[int] = field(default_factory=list)
-    calls: list[int] = field(default_factory=lambda: [0])  # the live counter of this job
+    calls: CallTally = field(default_factory=CallTally)  # the live counter of this job
 
     def count(self, kind: str, link: Link) -> None:
         if link.how == "created":
@@ -83,19 +90,9 @@ class _Report:
                 "reviews_not_eligible": self.reviews_not_eligible,
                 "reviews_without_officer": self.reviews_without_officer,
             },
-            "onefile_calls": self.calls[0],
+            "onefile_calls": self.calls.calls,
+            "onefile_gets": self.calls.gets,
         }
-
-
-def _facts(learner: LearnerRecord, has_placement: bool) -> EnrolmentFacts:
-    return EnrolmentFacts(
-        state=LearnerState(learner.id, learner.onefile_user_id, learner.enrolment_status),
-        email=learner.email,
-        uln=learner.uln,
-        main_officer_id=learner.main_officer_id,
-        main_officer_found=learner.main_officer_found,
-        has_placement=has_placement,
-    )
 
 
 class Enrolment:
@@ -115,7 +112,7 @@ class Enrolment:
         with counting_calls() as calls:
             report = _Report(calls=calls)
             try:
-                outcome = await self._enrol(job, learner_id, report)
+                outcome = await self._enrol(job, learner_id, report, ctx)
             except (OneFileError, ExchangeStepError) as exc:
                 # What was created stays linked; enrolling again continues from there.
                 outcome = Outcome("failed", error=str(exc))
@@ -129,7 +126,7 @@ class Enrolment:
                 outcome = Outcome("failed", result=report.as_dict(), error=outcome.error)
         return outcome
 
-    async def _enrol(self, job: Job, learner_id: int, report: _Report) -> Outcome:
+    async def _enrol(self, job: Job, learner_id: int, report: _Report, ctx: JobContext) -> Outcome:
         repo, deps = self._repo, self._deps
         learner = await repo.learner(learner_id)
         if learner is None:
@@ -140,7 +137,8 @@ class Enrolment:
                 result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
             )
         placements = await repo.placements(learner_id)
-        problems = enrolment_problems(_facts(learner, bool(placements)))
+        today = plan.uk_today(deps.now())
+        problems = enrolment_problems(await self._facts(learner, placements), today)
         if problems:  # A1 is checked by the API too; the data may have changed since
             return Outcome(
                 "failed",
@@ -150,6 +148,7 @@ class Enrolment:
         previous = await repo.start_enrolment(learner_id, job.id)
         report.resumed = previous is not None
         assert learner.main_officer_id is not None  # enrolment_problems checked it
+        await ctx.progress(0, ENROL_STEPS, force=True)
 
         # A4: the main officer (the learner's default assessor); A3: the employer.
         main = await self._officer(learner.main_officer_id, report)
@@ -158,18 +157,20 @@ class Enrolment:
         report.organisation_id = employer.organisation_id
         placement = await self.placements.link(employer.organisation_id)
         report.count("placements", placement)
+        await ctx.progress(1, ENROL_STEPS, force=True)
 
         # A6: the learner.
         user_id, fresh = await self._learner(
             learner, main, placement.onefile_id, search=report.resumed, report=report
         )
         report.onefile_user_id = user_id
+        await ctx.progress(2, ENROL_STEPS, force=True)
 
         # A7: qualifications. A learner created just now has no aims or reviews to look for.
         await self._qualifications(learner_id, user_id, fresh=fresh, report=report)
+        await ctx.progress(3, ENROL_STEPS, force=True)
 
         # A8: reviews; their officers first, so that each is counted in this report (A4).
-        today = plan.uk_today(deps.now())
         due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), today)
         for officer_id in plan.officers_to_upload(learner.main_officer_id, [], due):
             await self._officer(officer_id, report)
@@ -187,13 +188,32 @@ class Enrolment:
         report.reviews = {str(k): v for k, v in {**reviews.linked, **reviews.created}.items()}
         report.reviews_not_eligible = reviews.not_eligible
         report.reviews_without_officer = reviews.without_officer
+        await ctx.progress(4, ENROL_STEPS, force=True)
 
         await repo.finish_enrolment(learner_id, user_id, report.as_dict())
+        await ctx.progress(ENROL_STEPS, ENROL_STEPS, force=True)
         log.info(
             "learner enrolled",
             extra={"job_id": job.id, "learner_id": learner_id, "onefile_user_id": user_id},
         )
         return Outcome("succeeded", result=report.as_dict())
+
+    async def _facts(
+        self, learner: LearnerRecord, placements: list[PlacementRecord]
+    ) -> EnrolmentFacts:
+        """What rule A1 reads, as the API's check reads it (officers' emails included)."""
+        repo = self._repo
+        return EnrolmentFacts(
+            state=LearnerState(learner.id, learner.onefile_user_id, learner.enrolment_status),
+            email=learner.email,
+            uln=learner.uln,
+            main_officer_id=learner.main_officer_id,
+            main_officer_found=learner.main_officer_found,
+            has_placement=bool(placements),
+            qualifications=await repo.learner_qualifications(learner.id),
+            reviews=await repo.reviews(learner.id),
+            officers=await officer_contacts(self._deps.pool, learner.id),
+        )
 
     async def _officer(self, officer_id: int, report: _Report) -> int:
         link = await self.officers.link(officer_id)
@@ -221,18 +241,12 @@ class Enrolment:
                 await self._repo.link_learner(learner.id, found)
                 report.linked["learner"] += 1
                 return found, False
-        deps = self._deps
-        body = plan.learner_payload(
-            learner,
-            organisation_id=deps.organisation_id,
-            classroom_id=deps.classroom_id,
-            default_assessor_id=default_assessor_id,
-            placement_id=placement_id,
+        draft = plan.learner_draft(
+            learner, default_assessor_id=default_assessor_id, placement_id=placement_id
         )
         for _ in range(CREATE_ROUNDS):
             try:
-                count_call()
-                user = await deps.onefile.create_user(body)
+                user_id = await self._deps.onefile.create_learner(draft)
             except OneFileAmbiguous:
                 found = await self._find_learner(learner.id)
                 if found is not None:
@@ -240,30 +254,19 @@ class Enrolment:
                     report.linked["learner"] += 1
                     return found, False
                 continue
-            await self._repo.link_learner(learner.id, user.id)
+            await self._repo.link_learner(learner.id, user_id)
             report.created["learner"] += 1
-            return user.id, True
+            return user_id, True
         raise ExchangeStepError(
             f"OneFile did not confirm the creation of learner {learner.id} "
             f"after {CREATE_ROUNDS} attempts"
         )
 
     async def _find_learner(self, learner_id: int) -> int | None:
-        misid = plan.learner_misid(learner_id)
-        count_call()
-        users = await self._deps.onefile.search_users(
-            {
-                "OrganisationID": self._deps.organisation_id,
-                "Role": records.ROLE_LEARNER,
-                "MISID": misid,
-            }
-        )
-        matches = [u.id for u in users if u.misid == misid]
-        return min(matches) if matches else None
+        return await self._deps.onefile.find_learner(plan.learner_misid(learner_id))
 
     async def _aims(self, user_id: int) -> list[records.LearningAim]:
-        count_call()
-        return await self._deps.onefile.learning_aims(user_id)
+        return await self._deps.onefile.learning_aims_of(user_id)
 
     async def _qualifications(
         self, learner_id: int, user_id: int, *, fresh: bool, report: _Report
@@ -297,14 +300,21 @@ class Enrolment:
             report.learning_aims[str(lq.id)] = aim_id
             if current is None and aim_id in by_id:
                 current = by_id[aim_id]
-            fields = plan.aim_fields(lq, current)
-            if fields:
-                count_call()
-                await deps.onefile.update_learning_aim(aim_id, fields)
+            if plan.aim_changes(lq) and (current is None or not current.whole):
+                # The update carries the whole aim (wire.aim_update_payload): read it right
+                # before writing, fresh from an assignment or behind a thin search row.
+                current = await deps.onefile.learning_aim(aim_id)
+            changes = plan.aim_changes(lq, current)
+            if changes:
+                assert current is not None
+                await deps.onefile.update_learning_aim(current, changes)
             if lq.assessor_officer_id is not None:
                 assessor = await self._officer(lq.assessor_officer_id, report)
-                if current is None or current.lead_assessor_id != assessor:
-                    count_call()
+                if (
+                    current is None
+                    or not current.has("lead_assessor_id")  # a thin row: assigning costs no more
+                    or current.lead_assessor_id != assessor
+                ):
                     await deps.onefile.assign_lead_assessor(
                         assessor, user_id, lq.onefile_standard_id
                     )
@@ -317,7 +327,6 @@ class Enrolment:
         repo = self._repo
         for _ in range(CREATE_ROUNDS):
             try:
-                count_call()
                 aim_id = await self._deps.onefile.assign_standard(lq.onefile_standard_id, user_id)
             except OneFileAmbiguous:
                 aims = await self._aims(user_id)

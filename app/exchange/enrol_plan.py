@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.onefile import records
+from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
 from app.picsweb.enrolment_repo import (
     LearnerQualificationRecord,
     LearnerRecord,
@@ -84,18 +85,14 @@ def officers_to_upload(
     return list(ordered)
 
 
-def officer_payload(officer: OfficerRecord, organisation_id: int) -> dict[str, Any]:
-    """A OneFile assessor: name only, and MISID = ident (A4)."""
-    body: dict[str, Any] = {
-        "OrganisationID": organisation_id,
-        "FirstName": officer.first_name,
-        "LastName": officer.surname,
-        "Role": records.ROLE_ASSESSOR,
-    }
-    ident = _text(officer.ident)
-    if ident is not None:
-        body["MISID"] = ident
-    return body
+def assessor_draft(officer: OfficerRecord) -> AssessorDraft:
+    """A OneFile assessor: name, email and MISID = ident, nothing else (A4)."""
+    return AssessorDraft(
+        first_name=officer.first_name,
+        last_name=officer.surname,
+        email=_text(officer.email),
+        misid=_text(officer.ident),
+    )
 
 
 # ---- A6: the learner ----------------------------------------------------------------------
@@ -105,48 +102,28 @@ def learner_misid(learner_id: int) -> str:
     return str(learner_id)
 
 
-def learner_payload(
-    learner: LearnerRecord,
-    *,
-    organisation_id: int,
-    classroom_id: int,
-    default_assessor_id: int,
-    placement_id: int,
-) -> dict[str, Any]:
-    """The POST User body of a learner (A6); blank optional fields are left out."""
-    body: dict[str, Any] = {
-        "OrganisationID": organisation_id,
-        "ClassroomID": classroom_id,
-        "Role": records.ROLE_LEARNER,
-        "MISID": learner_misid(learner.id),
-        "FirstName": learner.first_name,
-        "LastName": learner.surname,
-        "Email": _text(learner.email),
-        "DefaultAssessorID": default_assessor_id,
-        "PlacementID": placement_id,
-    }
-    optional_text = {
-        "Telephone": learner.telephone,
-        "MobileNumber": learner.mobile,
-        "ULN": learner.uln,
-        "NINO": learner.nino,
-        "L12": learner.ethnicity,
-        "L13": learner.sex,
-        "L15": learner.disability,
-    }
-    for name, value in optional_text.items():
-        text = _text(value)
-        if text is not None:
-            body[name] = text
-    optional_dates = {
-        "DOB": learner.dob,
-        "StartOn": learner.start_date,
-        "PlannedEndDate": learner.planned_end_date,
-    }
-    for name, day in optional_dates.items():
-        if day is not None:
-            body[name] = records.format_date(day)
-    return body
+def learner_draft(
+    learner: LearnerRecord, *, default_assessor_id: int, placement_id: int
+) -> LearnerDraft:
+    """The OneFile learner (A6); blank optional values are left out."""
+    return LearnerDraft(
+        misid=learner_misid(learner.id),
+        first_name=learner.first_name,
+        last_name=learner.surname,
+        email=_text(learner.email),
+        default_assessor_id=default_assessor_id,
+        placement_id=placement_id,
+        telephone=_text(learner.telephone),
+        mobile=_text(learner.mobile),
+        dob=learner.dob,
+        uln=_text(learner.uln),
+        nino=_text(learner.nino),
+        start_date=learner.start_date,
+        planned_end_date=learner.planned_end_date,
+        ethnicity=_text(learner.ethnicity),
+        sex=_text(learner.sex),
+        disability=_text(learner.disability),
+    )
 
 
 # ---- A7: qualifications ------------------------------------------------------------------
@@ -162,34 +139,29 @@ def split_qualifications(
     return uploadable, skipped
 
 
-def _aim_values(lq: LearnerQualificationRecord) -> dict[str, Any]:
-    """PICSWeb-side values of the learning aim fields A7 sets, keyed by OneFile name."""
-    values: dict[str, Any] = {}
-    for picsweb_name, onefile_name in records.AIM_DATE_FIELDS.items():
-        values[onefile_name] = getattr(lq, picsweb_name)
-    for picsweb_name, onefile_name in records.AIM_TEXT_FIELDS.items():
-        values[onefile_name] = _text(getattr(lq, picsweb_name))
-    return values
+# The learning-aim fields A7 sets from the learner qualification (same names on both sides).
+AIM_FIELDS_SET: tuple[str, ...] = (*records.AIM_DATES, *records.AIM_TEXTS)
 
 
-def aim_fields(
+def aim_changes(
     lq: LearnerQualificationRecord, current: records.LearningAim | None = None
 ) -> dict[str, Any]:
-    """The POST LearningAim/{id} body (A7): the fields set in PICSWeb, dates as midnight UTC.
+    """The learning-aim fields A7 sets: those set in PICSWeb, by name.
 
-    With the aim as OneFile holds it (`current`), only the fields that differ: a resumed
-    enrolment sends nothing for an aim it already updated. Empty: no call is needed.
+    With the aim as OneFile holds it (`current`), only the fields whose value differs: a
+    resumed enrolment changes nothing on an aim it already updated. Empty: no call is needed.
     """
-    body: dict[str, Any] = {}
-    onefile_names = {**records.AIM_DATE_FIELDS, **records.AIM_TEXT_FIELDS}
-    by_onefile = {v: k for k, v in onefile_names.items()}
-    for name, value in _aim_values(lq).items():
+    changes: dict[str, Any] = {}
+    for name in AIM_FIELDS_SET:
+        value = getattr(lq, name)
+        if isinstance(value, str):
+            value = _text(value)
         if value is None:
             continue
-        if current is not None and getattr(current, by_onefile[name]) == value:
+        if current is not None and current.has(name) and getattr(current, name) == value:
             continue
-        body[name] = records.format_date(value) if isinstance(value, dt.date) else value
-    return body
+        changes[name] = value
+    return changes
 
 
 def reusable_aims(
@@ -248,32 +220,8 @@ def review_times(
     return start, start + REVIEW_LENGTH
 
 
-def visit_payload(
-    *,
-    learner_id: int,
-    organisation_id: int,
-    visit_type_id: int,
-    assessor_id: int,
-    start: dt.datetime,
-    end: dt.datetime,
-) -> dict[str, Any]:
-    return {
-        "LearnerID": learner_id,
-        "OrganisationID": organisation_id,
-        "DateFrom": records.format_datetime(start),
-        "DateTo": records.format_datetime(end),
-        "VisitTypeID": visit_type_id,
-        "AssessorID": assessor_id,
-    }
-
-
-def review_payload(
-    *, learner_id: int, visit_id: int, assessor_id: int, start: dt.datetime
-) -> dict[str, Any]:
-    return {
-        "LearnerID": learner_id,
-        "Status": records.REVIEW_STATUS_SCHEDULED,
-        "ScheduledFor": records.format_datetime(start),
-        "VisitID": visit_id,
-        "AssessorID": assessor_id,
-    }
+def review_draft(
+    *, learner_id: int, assessor_id: int, start: dt.datetime, end: dt.datetime
+) -> ReviewDraft:
+    """A review to upload: a Visit and a Review from `start` to `end` (A8)."""
+    return ReviewDraft(learner_id=learner_id, assessor_id=assessor_id, start=start, end=end)

@@ -6,7 +6,9 @@ either side as field → (old, new). Nothing here does I/O, so a dry run shows e
 run would write, and "no change → empty plan" (B10) is a property the tests check.
 
 Dates derived from OneFile's UTC date-times are taken in UK local time (Europe/London), where
-PICSWeb's dates live. Date-only OneFile fields are already dates (records.py decodes them).
+PICSWeb's dates live. Date-only OneFile fields are already dates (records.py decodes them,
+as UK calendar dates). A field OneFile did not send (a thin row) is never read as null: the
+rules below leave such a field alone.
 """
 
 from __future__ import annotations
@@ -77,21 +79,18 @@ class RowUpdate:
 
 @dataclass(frozen=True)
 class AimUpdate:
-    """Fields of a OneFile learning aim to fill from PICSWeb (B2), PICSWeb-side names."""
+    """Fields of a OneFile learning aim to fill from PICSWeb (B2), by name (the learning aim
+    and the learner qualification share them). `aim` is the aim as OneFile served it: the
+    update sends it whole, with the changes applied (OneFileClient.update_learning_aim)."""
 
     aim_id: int
     learner_qualification_id: int
     changes: dict[str, Change]
+    aim: records.LearningAim | None = field(default=None, compare=False, repr=False)
 
-    def onefile_fields(self) -> dict[str, Any]:
-        """The body of `POST LearningAim/{id}`: OneFile names and wire values."""
-        body: dict[str, Any] = {}
-        for name, (_, new) in self.changes.items():
-            if name in records.AIM_DATE_FIELDS:
-                body[records.AIM_DATE_FIELDS[name]] = records.format_date(new)
-            else:
-                body[records.AIM_TEXT_FIELDS[name]] = new
-        return body
+    @property
+    def new_values(self) -> dict[str, Any]:
+        return {name: new for name, (_, new) in self.changes.items()}
 
 
 @dataclass(frozen=True)
@@ -188,10 +187,14 @@ def plan_qualification(
     if q.has_units:  # B1: a qualification with units attached is left out entirely
         return picsweb, onefile
     for name in PROGRESS_FIELDS:
+        if not aim.has(name):
+            continue
         ours, theirs = getattr(q, name), getattr(aim, name)
         if theirs is not None and theirs != ours:
             picsweb[name] = (ours, theirs)
     for name in TWO_WAY_FIELDS:
+        if not aim.has(name):
+            continue
         ours, theirs = getattr(q, name), getattr(aim, name)
         if _blank(ours) and _blank(theirs):
             continue
@@ -203,12 +206,13 @@ def plan_qualification(
 
 
 def review_state(review: records.Review, officer_of: Mapping[int, int]) -> dict[str, Any]:
-    """B6–B8: the PICSWeb columns a OneFile review decides; absent keys are left as they are."""
-    started = review.started_on
-    state: dict[str, Any] = {
-        "attended": ATTENDED_YES if started is not None else ATTENDED_UNKNOWN,
-        "actual_date": uk_date(started) if started is not None else None,
-    }
+    """B6–B8: the PICSWeb columns a OneFile review decides; absent keys are left as they are
+    (as is every column whose OneFile field the review does not carry)."""
+    state: dict[str, Any] = {}
+    if review.has("started_on"):
+        started = review.started_on
+        state["attended"] = ATTENDED_YES if started is not None else ATTENDED_UNKNOWN
+        state["actual_date"] = uk_date(started) if started is not None else None
     if review.assessor_id is not None and review.assessor_id in officer_of:
         state["officer_id"] = officer_of[review.assessor_id]
     if review.learner_signed_on is not None:
@@ -226,6 +230,8 @@ def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> 
             scheduled.time().replace(microsecond=0, tzinfo=None) if scheduled is not None else None
         ),
         "officer_id": None,
+        "attended": ATTENDED_UNKNOWN,
+        "actual_date": None,
         "trainee_signed_date": None,
         "onefile_review_id": review.id,
     }
@@ -283,7 +289,7 @@ def plan_learner(
         if picsweb:
             plan.qualification_updates.append(RowUpdate(q.id, picsweb))
         if onefile:
-            plan.aim_updates.append(AimUpdate(aim.id, q.id, onefile))
+            plan.aim_updates.append(AimUpdate(aim.id, q.id, onefile, aim))
     updates, creates = plan_reviews(reviews, onefile_reviews, officer_of)
     plan.review_updates.extend(updates)
     plan.review_creates.extend(creates)

@@ -11,11 +11,9 @@ a bounded number of times.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +21,7 @@ from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
 from app.onefile import records
+from app.onefile.drafts import ReviewDraft
 from app.onefile.errors import OneFileAmbiguous
 from app.picsweb.enrolment_repo import EnrolmentRepo, OfficerRecord, OrganisationRecord
 
@@ -34,29 +33,6 @@ CREATE_ROUNDS = 3  # look-then-create rounds after an ambiguous create, then giv
 class ExchangeStepError(Exception):
     """A step could not be completed for a reason of ours (not a OneFile error); the message
     is safe to show: ids only."""
-
-
-# ---- counting OneFile calls per job ------------------------------------------------------
-
-_calls: ContextVar[list[int] | None] = ContextVar("onefile_calls", default=None)
-
-
-def count_call(n: int = 1) -> None:
-    """Count logical OneFile calls (a paged search counts once) for the running job."""
-    box = _calls.get()
-    if box is not None:
-        box[0] += n
-
-
-@contextlib.contextmanager
-def counting_calls() -> Iterator[list[int]]:
-    """Count the OneFile calls made by this task inside the block: `box[0]`."""
-    box = [0]
-    token = _calls.set(box)
-    try:
-        yield box
-    finally:
-        _calls.reset(token)
 
 
 # ---- officers and organisations ------------------------------------------------------
@@ -142,7 +118,8 @@ class _Linker:
 
 
 class OfficerLinker(_Linker):
-    """PICSWeb officers ↔ OneFile assessors (Role 5, name and MISID only: A4, A5)."""
+    """PICSWeb officers ↔ OneFile assessors (name, email and MISID only: A4, A5); an
+    officer is looked up among assessors and trainee assessors (Role 5, then Role 4)."""
 
     kind = "officer"
 
@@ -159,31 +136,19 @@ class OfficerLinker(_Linker):
         return (await self._officer(entity_id, conn)).ident or None
 
     async def _search(self, misid: str) -> int | None:
-        count_call()
-        users = await self._deps.onefile.search_users(
-            {
-                "OrganisationID": self._deps.organisation_id,
-                "Role": records.ROLE_ASSESSOR,
-                "MISID": misid,
-            }
-        )
-        matches = [u.id for u in users if u.misid == misid]
-        return min(matches) if matches else None
+        return await self._deps.onefile.find_officer(misid)
 
     async def _create(self, entity_id: int, conn: Conn) -> int:
         officer = await self._officer(entity_id, conn)
-        count_call()
-        user = await self._deps.onefile.create_user(
-            plan.officer_payload(officer, self._deps.organisation_id)
-        )
-        return user.id
+        return await self._deps.onefile.create_assessor(plan.assessor_draft(officer))
 
     async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
         await self._repo.link_officer(entity_id, onefile_id, conn)
 
 
 class PlacementLinker(_Linker):
-    """PICSWeb organisations ↔ OneFile Placements (name and MISID only: A3, A5)."""
+    """PICSWeb organisations ↔ OneFile Placements (name and MISID only, created active: A3,
+    A5). Among placements sharing the MISID an active one is linked first."""
 
     kind = "organisation"
 
@@ -201,18 +166,13 @@ class PlacementLinker(_Linker):
         return ident.strip() if ident and ident.strip() else None
 
     async def _search(self, misid: str) -> int | None:
-        count_call()
-        rows = await self._deps.onefile.search_placements(
-            {"OrganisationID": self._deps.organisation_id, "MISID": misid}
-        )
-        matches = [p.id for p in rows if p.misid == misid]
-        return min(matches) if matches else None
+        found = await self._deps.onefile.find_placement(misid)
+        return None if found is None else found.id
 
     async def _create(self, entity_id: int, conn: Conn) -> int:
         org = await self._organisation(entity_id, conn)
-        count_call()
         return await self._deps.onefile.create_placement(
-            self._deps.organisation_id, org.name, await self._misid(entity_id, conn)
+            org.name, await self._misid(entity_id, conn)
         )
 
     async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
@@ -259,49 +219,25 @@ def _take(free: dict[dt.datetime, list[int]], when: dt.datetime) -> int | None:
 
 
 async def _learner_reviews(deps: ExchangeDeps, onefile_learner_id: int) -> list[records.Review]:
-    count_call()
-    return await deps.onefile.reviews_of_learner(onefile_learner_id)
+    """The learner's OneFile reviews as rows: matching by ScheduledFor needs no details."""
+    return await deps.onefile.reviews_of_learner(onefile_learner_id, detailed=False)
 
 
 async def _create_review(
-    deps: ExchangeDeps,
-    repo: EnrolmentRepo,
-    *,
-    onefile_learner_id: int,
-    assessor_id: int,
-    start: dt.datetime,
-    end: dt.datetime,
+    deps: ExchangeDeps, repo: EnrolmentRepo, draft: ReviewDraft
 ) -> tuple[int, bool]:
     """Create the Visit and the Review; (review id, True) — or (id, False) when a review
     whose creation went unconfirmed turned up in OneFile."""
     for _ in range(CREATE_ROUNDS):
         try:
-            count_call()
-            visit_id = await deps.onefile.create_visit(
-                plan.visit_payload(
-                    learner_id=onefile_learner_id,
-                    organisation_id=deps.organisation_id,
-                    visit_type_id=deps.visit_type_id,
-                    assessor_id=assessor_id,
-                    start=start,
-                    end=end,
-                )
-            )
+            visit_id = await deps.onefile.create_visit(draft)
         except OneFileAmbiguous:
             continue  # a Visit alone is not a review: at worst an unused visit is left
         try:
-            count_call()
-            review_id = await deps.onefile.create_review(
-                plan.review_payload(
-                    learner_id=onefile_learner_id,
-                    visit_id=visit_id,
-                    assessor_id=assessor_id,
-                    start=start,
-                )
-            )
+            review_id = await deps.onefile.create_review(draft, visit_id)
         except OneFileAmbiguous:
-            free = await _free_reviews(repo, await _learner_reviews(deps, onefile_learner_id))
-            found = _take(free, start)
+            free = await _free_reviews(repo, await _learner_reviews(deps, draft.learner_id))
+            found = _take(free, draft.start)
             if found is not None:
                 return found, False
             continue
@@ -347,14 +283,10 @@ async def upload_due_reviews(
         created = False
         if found is None:
             assessor_id = await officers.ensure(officer_id)
-            found, created = await _create_review(
-                deps,
-                repo,
-                onefile_learner_id=onefile_learner_id,
-                assessor_id=assessor_id,
-                start=start,
-                end=end,
+            draft = plan.review_draft(
+                learner_id=onefile_learner_id, assessor_id=assessor_id, start=start, end=end
             )
+            found, created = await _create_review(deps, repo, draft)
         if not await repo.link_review(review.id, found):
             log.warning("review linked meanwhile", extra={"review_id": review.id})
             continue

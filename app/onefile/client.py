@@ -1,22 +1,24 @@
-"""The OneFile API v2.1 client: the only code that speaks HTTP (and JSON) to OneFile.
+"""The OneFile API v2.1 client: typed calls that take and return the service's own records.
 
-Every call, Authentication included, passes the shared `Quota` first. Sessions are renewed
-before 24 h and once on a 401. Transient failures follow the declared `RetryPolicy`; a create
-whose outcome is unknown is not blindly re-sent (that is how duplicates are born) but raised as
-`OneFileAmbiguous`, so the caller looks for the record first. httpx errors are mapped to the
-tree in `errors.py` here and nowhere else.
+Enrolment and the exchange call these methods and never spell a OneFile path, field or payload
+(wire.py holds them all). Under them, `Transport` owns the session, the quota and retries, and
+`paging.read_pages` reads searches without losing a row to a silent page cap.
+
+Search rows may be thin (docs/onefile-api.md, "Paged searches"): a method that promises details
+(`linked_learning_aims`, `reviews_of_learner`) takes them from a row when the row has them and
+otherwise reads the record with `GET {Entity}/{id}` — for the records asked for only. The
+client remembers per entity whether rows came thin (`rows_thin`), so that callers skip a search
+whose rows would be useless when GETs alone cost less.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import datetime as dt
 import logging
-import os
-import re
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,34 +26,34 @@ from pydantic import ValidationError
 
 from app.metrics import Metrics
 from app.onefile import records as r
-from app.onefile.errors import (
-    OneFileAmbiguous,
-    OneFileAuthError,
-    OneFileBadRequest,
-    OneFileError,
-    OneFileNotFound,
-    OneFileRateLimited,
-    OneFileUnavailable,
-)
+from app.onefile import wire
+from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
+from app.onefile.errors import OneFileAmbiguous, OneFileNotFound, OneFileUnavailable
+from app.onefile.paging import MAX_PAGE_SIZE, PageSizes, Rows, RowShapes, read_pages
 from app.onefile.quota import Quota
-from app.onefile.retry import RetryPolicy, parse_retry_after
+from app.onefile.retry import RetryPolicy
+from app.onefile.transport import Transport
 
 log = logging.getLogger("app.onefile")
 
-SESSION_MAX_AGE = 23 * 3600.0  # OneFile expires sessions after 24 h: renew an hour early
-MAX_PAGE_SIZE = 1000
-
-Json = Any
+USER, PLACEMENT, AIM, REVIEW = "User", "Placement", "LearningAim", "Review"
 
 
-class _Retry(Exception):
-    """Internal: this attempt failed in a way the policy may retry."""
+@dataclass(frozen=True)
+class Centre:
+    """The customer's OneFile centre and the ids new records are created with (settings)."""
 
-    def __init__(self, error: OneFileError, reason: str, retry_after: float | None = None):
-        super().__init__(str(error))
-        self.error = error
-        self.reason = reason
-        self.retry_after = retry_after
+    organisation_id: int  # ONEFILE_ORGANISATION_ID
+    classroom_id: int  # ONEFILE_CLASSROOM_ID
+    visit_type_id: int = 2  # ONEFILE_VISIT_TYPE_ID
+
+
+@dataclass(frozen=True)
+class LinkedAims:
+    """The learning aims asked for, with their details; the ids OneFile no longer has."""
+
+    aims: dict[int, r.LearningAim] = field(default_factory=dict)
+    gone: set[int] = field(default_factory=set)
 
 
 class OneFileClient:
@@ -63,6 +65,9 @@ class OneFileClient:
         base_url: str,
         api_token: str,
         quota: Quota,
+        centre: Centre,
+        page_size: int = MAX_PAGE_SIZE,
+        aim_fields: wire.AimFieldNames | None = None,
         policy: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -70,383 +75,347 @@ class OneFileClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._token = api_token
-        self._quota = quota
-        self._policy = policy or RetryPolicy()
-        self._metrics = metrics
-        self._clock = clock
-        self._sleep = sleep
-        self._session: str | None = None
-        self._session_at = 0.0
-        self._auth_lock = asyncio.Lock()
-        base = base_url if base_url.endswith("/") else base_url + "/"
-        self._http = httpx.AsyncClient(
-            base_url=base,
-            timeout=httpx.Timeout(timeout),
+        self.centre = centre
+        self.aim_fields = aim_fields or wire.AimFieldNames()
+        self.page_sizes = PageSizes(page_size)
+        self.shapes = RowShapes()
+        self._t = Transport(
+            base_url=base_url,
+            api_token=api_token,
+            quota=quota,
+            policy=policy,
+            timeout=timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            # The pid tells replicas apart in OneFile's (and the simulator's) view of calls.
-            headers={
-                "Accept": "application/json",
-                "User-Agent": f"onefile-sync (pid {os.getpid()})",
-            },
+            metrics=metrics,
+            clock=clock,
+            sleep=sleep,
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._t.aclose()
+
+    @property
+    def quota(self) -> Quota:
+        return self._t.quota
 
     # ---- session -------------------------------------------------------------------------
 
     async def authenticate(self) -> None:
         """Open a new OneFile session (costs one call of the quota)."""
-        route = "POST Authentication"
-        resp = await self._send_with_policy(
-            route,
-            lambda: self._http.post("Authentication", headers={"X-CustomerToken": self._token}),
-            idempotent=True,
-        )
-        if resp.status_code == 401:
-            raise OneFileAuthError("the API token was refused", route=route, status=401)
-        self._raise_for_status(route, resp)
-        session = resp.text.strip().strip('"').strip()
-        if not session:
-            raise OneFileUnavailable("empty session id", route=route, status=resp.status_code)
-        self._session = session
-        self._session_at = self._clock()
-        log.info("onefile session opened", extra={"route": route})
+        await self._t.authenticate()
 
-    async def _session_id(self) -> str:
-        async with self._auth_lock:
-            if self._session is None or self._clock() - self._session_at > SESSION_MAX_AGE:
-                await self.authenticate()
-            assert self._session is not None
-            return self._session
+    @property
+    def session_body(self) -> str:
+        """How the last session id came: "text" (bare) or "json" (a quoted string)."""
+        return self._t.session_body
 
-    async def _renew_after_401(self, stale: str) -> None:
-        async with self._auth_lock:
-            if self._session == stale:  # nobody renewed it meanwhile
-                self._session = None
-                await self.authenticate()
+    def rows_thin(self, entity: str) -> bool | None:
+        """Did `entity`'s search rows lack details last time (None: not seen yet)?"""
+        return self.shapes.thin(entity)
 
-    # ---- transport -------------------------------------------------------------------------
+    @property
+    def user_rows_thin(self) -> bool:
+        """User/Search rows are known to come without LastModified."""
+        return self.shapes.thin(USER) is True
 
-    async def _call(
-        self, method: str, route: str, path: str, body: Json = None, *, idempotent: bool = True
-    ) -> httpx.Response:
-        """One logical call: session, quota, retries; returns a 2xx response."""
-        # Up to two renewals: a session can expire again while a call waits for the quota
-        # (a long 429 pause), and one learner's call must not fail a whole job for that.
-        for attempt in (1, 2, 3):
-            session = await self._session_id()
-            resp = await self._send_with_policy(
-                route,
-                lambda s=session: self._http.request(  # type: ignore[misc]
-                    method, path, json=body, headers={"X-TokenID": s}
-                ),
-                idempotent=idempotent,
-            )
-            if resp.status_code == 401 and attempt < 3:
-                await self._renew_after_401(session)
-                continue
-            if resp.status_code == 401:
-                raise OneFileAuthError("session refused after renewal", route=route, status=401)
-            self._raise_for_status(route, resp)
-            return resp
-        raise AssertionError("unreachable")
+    @property
+    def review_page_size(self) -> int:
+        """Reviews a page of a centre-wide review search holds (the cap, once learned)."""
+        return self.page_sizes.size(REVIEW)
 
-    async def _send_with_policy(
-        self,
-        route: str,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        idempotent: bool,
-    ) -> httpx.Response:
-        failures = 0
-        limited = 0
-        while True:
-            try:
-                return await self._attempt(route, send, idempotent=idempotent)
-            except _Retry as retry:
-                if self._metrics is not None:
-                    self._metrics.onefile_retries.labels(retry.reason).inc()
-                if retry.reason == "rate_limited":
-                    limited += 1
-                    if limited >= self._policy.rate_limited_attempts:
-                        raise OneFileRateLimited(
-                            f"still rate limited after {limited} attempts",
-                            route=route,
-                            status=429,
-                        ) from None
-                    pause = self._policy.rate_limited_backoff(limited, retry.retry_after)
-                    # OneFile blocks the whole token: hold every worker, not just this call.
-                    self._quota.pause(pause)
-                    log.warning(
-                        "onefile rate limited",
-                        extra={"route": route, "status": 429, "pause_s": round(pause, 3)},
-                    )
-                    continue
-                failures += 1
-                if failures >= self._policy.attempts:
-                    raise retry.error from None
-                await self._sleep(self._policy.backoff(failures))
+    # ---- generic reads (also the probe's) -----------------------------------------------
 
-    async def _attempt(
-        self,
-        route: str,
-        send: Callable[[], Awaitable[httpx.Response]],
-        *,
-        idempotent: bool,
-    ) -> httpx.Response:
-        await self._quota.acquire()
-        started = self._clock()
-        status = 0
-        try:
-            resp = await send()
-            status = resp.status_code
-            if status == 429:
-                raise _Retry(
-                    OneFileRateLimited("rate limited", route=route, status=429),
-                    "rate_limited",
-                    parse_retry_after(resp.headers.get("Retry-After")),
-                )
-            if status >= 500:
-                err_cls = OneFileUnavailable if idempotent else OneFileAmbiguous
-                error = err_cls(f"OneFile answered {status}", route=route, status=status)
-                if not idempotent:
-                    raise error  # the create may have happened: the caller must look first
-                raise _Retry(error, "server_error")
-            if 200 <= status < 300 and resp.content and not _looks_like_json(resp):
-                err_cls = OneFileUnavailable if idempotent else OneFileAmbiguous
-                error = err_cls("unreadable answer", route=route, status=status)
-                if not idempotent:
-                    raise error
-                raise _Retry(error, "garbage")
-            return resp
-        except httpx.TimeoutException:
-            if not idempotent:
-                raise OneFileAmbiguous("no answer in time", route=route) from None
-            raise _Retry(OneFileUnavailable("no answer in time", route=route), "timeout") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            # Never reached OneFile: safe to send again even for a create.
-            raise _Retry(OneFileUnavailable("could not connect", route=route), "connect") from None
-        except httpx.TransportError:
-            if not idempotent:
-                raise OneFileAmbiguous("connection broken", route=route) from None
-            raise _Retry(OneFileUnavailable("connection broken", route=route), "network") from None
-        finally:
-            elapsed = self._clock() - started
-            if self._metrics is not None:
-                self._metrics.onefile_calls.labels(route, str(status)).inc()
-                self._metrics.onefile_latency.labels(route).observe(elapsed)
-                if status == 429:
-                    self._metrics.onefile_rate_limited.inc()
-            log.debug(
-                "onefile call",
-                extra={"route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)},
-            )
+    async def search_page(self, entity: str, flt: Mapping[str, Any], page: int, size: int) -> Rows:
+        """One page of a paged search, rows as OneFile sent them."""
+        route = f"POST {entity}/Search"
+        resp = await self._t.call("POST", route, f"{entity}/Search/{page}/{size}", dict(flt))
+        rows = self._t.json(route, resp) or []
+        if not isinstance(rows, list) or not all(isinstance(x, dict) for x in rows):
+            raise OneFileUnavailable("a search answered something else than a list", route=route)
+        return rows
 
-    def _raise_for_status(self, route: str, resp: httpx.Response) -> None:
-        status = resp.status_code
-        if 200 <= status < 300:
-            return
-        if status == 400:
-            raise OneFileBadRequest(_message_of(resp), route=route, status=400)
-        if status == 404:
-            raise OneFileNotFound("unknown id", route=route, status=404)
-        raise OneFileBadRequest(f"unexpected status {status}", route=route, status=status)
+    async def get_record(self, entity: str, record_id: int) -> dict[str, Any]:
+        """`GET {Entity}/{id}`, the record as OneFile sent it; OneFileNotFound on a 404."""
+        route = f"GET {entity}/{{id}}"
+        resp = await self._t.call("GET", route, f"{entity}/{record_id}")
+        body = self._t.json(route, resp)
+        if not isinstance(body, dict):
+            raise OneFileUnavailable("a GET answered something else than a record", route=route)
+        return body
 
-    # ---- decoding --------------------------------------------------------------------------
+    async def search(
+        self, entity: str, flt: Mapping[str, Any], *, expected_rows: int = 0
+    ) -> AsyncIterator[Rows]:
+        """Every page of a search, none lost to a silent cap (paging.py)."""
 
-    @staticmethod
-    def _json(route: str, resp: httpx.Response) -> Json:
-        if resp.status_code == 204 or not resp.content:
-            return None
-        try:
-            return resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise OneFileUnavailable("unreadable answer", route=route) from None
+        async def fetch(page: int, size: int) -> Rows:
+            return await self.search_page(entity, flt, page, size)
 
-    def _new_id(self, route: str, resp: httpx.Response) -> int:
-        body = self._json(route, resp)
-        if isinstance(body, dict):  # tolerate {"ID": n}
-            body = body.get("ID", body.get("Id"))
-        try:
-            return int(body)
-        except (TypeError, ValueError):
-            raise OneFileAmbiguous("no id in the answer to a create", route=route) from None
-
-    async def _search(
-        self, entity: str, flt: Mapping[str, Any], size: int = 100
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of a paged search, one at a time; stops at the first page shorter than `size`."""
-        async for rows in self._search_ahead(entity, flt, max(1, min(size, MAX_PAGE_SIZE)), 1, 1):
+        async for rows in read_pages(self.page_sizes, entity, fetch, expected_rows=expected_rows):
             yield rows
 
-    async def _search_ahead(
-        self, entity: str, flt: Mapping[str, Any], size: int, expected_pages: int, window: int = 8
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages in order; up to `window` of the first `expected_pages` requested side by side.
-
-        A long paged read done one page at a time leaves the quota idle for a round trip per
-        page. When the caller can estimate the page count, asking for those pages a few at a
-        time costs no extra call; the window bounds what is held in memory. Past the estimate
-        the read goes on one page at a time, until a page shorter than `size`.
-        """
-        route = f"POST {entity}/Search"
-
-        async def page(n: int) -> list[dict[str, Any]]:
-            resp = await self._call("POST", route, f"{entity}/Search/{n}/{size}", dict(flt))
-            rows = self._json(route, resp) or []
-            if not isinstance(rows, list):
-                raise OneFileUnavailable(
-                    "a search answered something else than a list", route=route
-                )
-            return rows
-
-        in_flight: deque[asyncio.Future[list[dict[str, Any]]]] = deque()
-        requested = 0
-        try:
-            while True:
-                while requested < max(1, expected_pages) and len(in_flight) < window:
-                    requested += 1
-                    in_flight.append(asyncio.ensure_future(page(requested)))
-                if not in_flight:  # beyond the estimate: one page at a time
-                    requested += 1
-                    in_flight.append(asyncio.ensure_future(page(requested)))
-                rows = await in_flight.popleft()
-                yield rows
-                if len(rows) < size:
-                    return
-        finally:
-            for t in in_flight:
-                t.cancel()
-            await asyncio.gather(*in_flight, return_exceptions=True)
-
-    async def _search_all(
-        self, entity: str, flt: Mapping[str, Any], size: int = 100
-    ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        async for rows in self._search(entity, flt, size):
+    async def _search_all(self, entity: str, flt: Mapping[str, Any]) -> Rows:
+        out: Rows = []
+        async for rows in self.search(entity, flt):
             out.extend(rows)
         return out
 
     @staticmethod
-    def _parse(model: type[r._RecordT], route: str, rows: list[dict[str, Any]]) -> list[r._RecordT]:
+    def _read(
+        model: type[r._RecordT], names: Mapping[str, str], route: str, rows: Rows
+    ) -> list[r._RecordT]:
         try:
-            return [model.model_validate(row) for row in rows]
+            return [wire.read(model, names, row) for row in rows]
         except (ValidationError, ValueError, TypeError):
             raise OneFileUnavailable("a record could not be read", route=route) from None
 
-    # ---- users -----------------------------------------------------------------------------
+    def _aims(self, route: str, rows: Rows, *, whole: bool = False) -> list[r.LearningAim]:
+        try:
+            return [wire.read_aim(self.aim_fields, row, whole=whole) for row in rows]
+        except (ValidationError, ValueError, TypeError):
+            raise OneFileUnavailable("a record could not be read", route=route) from None
 
-    async def create_user(self, fields: Mapping[str, Any]) -> r.User:
-        """POST User: a learner (Role 1) or an assessor (Role 5). Not retried when ambiguous."""
-        route = "POST User"
-        resp = await self._call("POST", route, "User", dict(fields), idempotent=False)
-        body = self._json(route, resp)
-        if not isinstance(body, dict):
-            raise OneFileAmbiguous("no user record in the answer", route=route)
-        return self._parse(r.User, route, [body])[0]
+    def _learn(self, entity: str, detailed: list[bool]) -> None:
+        if detailed:
+            self.shapes.saw(entity, thin=not all(detailed))
 
-    async def update_user(self, user_id: int, fields: Mapping[str, Any]) -> None:
-        await self._call("POST", "POST User/{id}", f"User/{user_id}", dict(fields))
+    async def _create(self, route: str, path: str, body: Any) -> int:
+        """A create: never re-sent when its outcome is unknown (OneFileAmbiguous)."""
+        resp = await self._t.call("POST", route, path, body, idempotent=False)
+        new = wire.new_id(self._t.json(route, resp))
+        if new is None:
+            raise OneFileAmbiguous("no id in the answer to a create", route=route)
+        return new
 
-    async def search_users(self, flt: Mapping[str, Any], size: int = 100) -> list[r.User]:
-        rows = await self._search_all("User", flt, size)
-        return self._parse(r.User, "POST User/Search", rows)
+    # ---- users -------------------------------------------------------------------------------
 
-    async def iter_users(
-        self, flt: Mapping[str, Any], size: int = 1000
-    ) -> AsyncIterator[list[r.User]]:
-        async for rows in self._search("User", flt, size):
-            yield self._parse(r.User, "POST User/Search", rows)
+    async def create_learner(self, draft: LearnerDraft) -> int:
+        """POST User of a learner (A6) → its OneFile id. Not retried when ambiguous."""
+        body = wire.learner_payload(
+            draft,
+            organisation_id=self.centre.organisation_id,
+            classroom_id=self.centre.classroom_id,
+        )
+        return await self._create("POST User", "User", body)
+
+    async def create_assessor(self, draft: AssessorDraft) -> int:
+        """POST User of an assessor (A4: name, email, MISID) → its OneFile id."""
+        body = wire.assessor_payload(draft, self.centre.organisation_id)
+        return await self._create("POST User", "User", body)
+
+    async def user(self, user_id: int) -> r.User:
+        """GET User/{id}: the whole user (LastModified included)."""
+        row = await self.get_record(USER, user_id)
+        return self._read(r.User, wire.USER_NAMES, "GET User/{id}", [row])[0]
+
+    async def _users_by_misid(self, role: int, misid: str) -> list[int]:
+        flt = wire.user_filter(self.centre.organisation_id, role=role, misid=misid)
+        users = self._read(
+            r.User, wire.USER_NAMES, "POST User/Search", await self._search_all(USER, flt)
+        )
+        matches = []
+        for u in users:
+            if not u.has("misid"):  # a row too thin to say: OneFile's record does
+                u = await self.user(u.id)
+            if u.misid == misid:
+                matches.append(u.id)
+        return sorted(matches)
+
+    async def find_learner(self, misid: str) -> int | None:
+        """The learner (Role 1) with this MISID: the oldest when several."""
+        found = await self._users_by_misid(wire.ROLE_LEARNER, misid)
+        return found[0] if found else None
+
+    async def find_officer(self, misid: str) -> int | None:
+        """An assessor with this MISID, among Role 5 then Role 4 (trainee) users (A5)."""
+        for role in wire.OFFICER_ROLES:
+            found = await self._users_by_misid(role, misid)
+            if found:
+                return found[0]
+        return None
+
+    async def users_changed_since(self, instant: dt.datetime) -> AsyncIterator[list[r.User]]:
+        """Pages of the centre's learners whose LastModified is at or after `instant`; rows
+        may lack LastModified (thin): `has("last_modified")` says."""
+        flt = wire.user_filter(
+            self.centre.organisation_id, role=wire.ROLE_LEARNER, modified_since=instant
+        )
+        async for rows in self.search(USER, flt):
+            users = self._read(r.User, wire.USER_NAMES, "POST User/Search", rows)
+            self._learn(USER, [u.has("last_modified") for u in users])
+            yield users
+
+    async def learners_of_centre(self) -> AsyncIterator[list[r.User]]:
+        """Pages of every learner of the centre (the full sweep's LastModified reading)."""
+        flt = wire.user_filter(self.centre.organisation_id, role=wire.ROLE_LEARNER)
+        async for rows in self.search(USER, flt):
+            users = self._read(r.User, wire.USER_NAMES, "POST User/Search", rows)
+            self._learn(USER, [u.has("last_modified") for u in users])
+            yield users
 
     async def assign_lead_assessor(
         self, assessor_id: int, learner_id: int, standard_id: int
     ) -> None:
-        body = {"LearnerID": learner_id, "Level": r.ASSIGN_LEVEL_LEAD, "StandardID": standard_id}
-        await self._call("POST", "POST User/{id}/Assign", f"User/{assessor_id}/Assign", body)
-
-    # ---- placements ------------------------------------------------------------------------
-
-    async def create_placement(self, organisation_id: int, name: str, misid: str | None) -> int:
-        route = "POST Placement"
-        body: dict[str, Any] = {"OrganisationID": organisation_id, "Name": name}
-        if misid:
-            body["MISID"] = misid
-        resp = await self._call("POST", route, "Placement", body, idempotent=False)
-        return self._new_id(route, resp)
-
-    async def search_placements(self, flt: Mapping[str, Any]) -> list[r.Placement]:
-        rows = await self._search_all("Placement", flt)
-        return self._parse(r.Placement, "POST Placement/Search", rows)
-
-    # ---- standards and learning aims -------------------------------------------------------
-
-    async def assign_standard(self, standard_id: int, learner_id: int) -> int:
-        route = "POST Standard/{id}/Assign/{learner}"
-        resp = await self._call(
-            "POST", route, f"Standard/{standard_id}/Assign/{learner_id}", None, idempotent=False
+        """Make the assessor the lead assessor of the learner's aim for the standard (A7)."""
+        await self._t.call(
+            "POST",
+            "POST User/{id}/Assign",
+            f"User/{assessor_id}/Assign",
+            wire.assign_payload(learner_id, standard_id),
         )
-        return self._new_id(route, resp)
 
-    async def learning_aims(self, user_id: int) -> list[r.LearningAim]:
-        rows = await self._search_all("LearningAim", {"UserID": user_id})
-        return self._parse(r.LearningAim, "POST LearningAim/Search", rows)
+    # ---- placements --------------------------------------------------------------------------
 
-    async def update_learning_aim(self, aim_id: int, fields: Mapping[str, Any]) -> None:
-        await self._call("POST", "POST LearningAim/{id}", f"LearningAim/{aim_id}", dict(fields))
+    async def create_placement(self, name: str, misid: str | None) -> int:
+        """POST Placement (Active) → its id, whether OneFile answers the id or the record."""
+        body = wire.placement_payload(self.centre.organisation_id, name, misid)
+        return await self._create("POST Placement", "Placement", body)
 
-    # ---- visits and reviews ----------------------------------------------------------------
+    async def placement(self, placement_id: int) -> r.Placement:
+        row = await self.get_record(PLACEMENT, placement_id)
+        return self._read(r.Placement, wire.PLACEMENT_NAMES, "GET Placement/{id}", [row])[0]
 
-    async def create_visit(self, fields: Mapping[str, Any]) -> int:
-        route = "POST Visit"
-        resp = await self._call("POST", route, "Visit", dict(fields), idempotent=False)
-        return self._new_id(route, resp)
+    async def find_placement(self, misid: str) -> r.Placement | None:
+        """The centre's placement with this MISID (an active one first, then the oldest).
 
-    async def create_review(self, fields: Mapping[str, Any]) -> int:
-        route = "POST Review"
-        resp = await self._call("POST", route, "Review", dict(fields), idempotent=False)
-        return self._new_id(route, resp)
+        A thin row lacks MISID: the placement is confirmed with a GET before it is trusted.
+        """
+        flt = wire.placement_filter(self.centre.organisation_id, misid)
+        rows = self._read(
+            r.Placement,
+            wire.PLACEMENT_NAMES,
+            "POST Placement/Search",
+            await self._search_all(PLACEMENT, flt),
+        )
+        self._learn(PLACEMENT, [p.has("misid", "active") for p in rows])
+        matches = []
+        for p in rows:
+            if not p.has("misid"):
+                p = await self.placement(p.id)
+            if p.misid == misid:
+                matches.append(p)
+        if not matches:
+            return None
+        return min(matches, key=lambda p: (p.active is False, p.id))
 
-    async def reviews_of_learner(self, learner_id: int) -> list[r.Review]:
-        rows = await self._search_all("Review", {"LearnerID": learner_id})
-        return self._parse(r.Review, "POST Review/Search", rows)
+    # ---- standards and learning aims ---------------------------------------------------------
 
-    async def iter_centre_reviews(
-        self, organisation_id: int, expected: int = 0
-    ) -> AsyncIterator[list[r.Review]]:
-        """Every review of the centre, a thousand to a page; `expected` reviews are read ahead."""
-        pages = expected // MAX_PAGE_SIZE + 1
-        async for rows in self._search_ahead(
-            "Review", {"OrganisationID": organisation_id}, MAX_PAGE_SIZE, pages
-        ):
-            yield self._parse(r.Review, "POST Review/Search", rows)
+    async def assign_standard(self, standard_id: int, user_id: int) -> int:
+        """Standard/{id}/Assign/{learner} → the new learning aim's id. Not retried."""
+        return await self._create(
+            "POST Standard/{id}/Assign/{learner}", f"Standard/{standard_id}/Assign/{user_id}", None
+        )
 
+    async def learning_aim(self, aim_id: int) -> r.LearningAim:
+        """GET LearningAim/{id}: the whole aim; OneFileNotFound when it is gone."""
+        row = await self.get_record(AIM, aim_id)
+        return self._aims("GET LearningAim/{id}", [row], whole=True)[0]
 
-def _looks_like_json(resp: httpx.Response) -> bool:
-    try:
-        resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return True
+    async def learning_aims_of(self, user_id: int) -> list[r.LearningAim]:
+        """The learner's aims as search rows (maybe thin: ID, StandardID, UserID, Status)."""
+        rows = await self._search_all(AIM, wire.aim_filter(user_id))
+        aims = self._aims("POST LearningAim/Search", rows)
+        self._learn(AIM, [a.detailed for a in aims])
+        return aims
 
+    async def linked_learning_aims(self, user_id: int, aim_ids: Collection[int]) -> LinkedAims:
+        """The learner's aims of these ids with their details, and those OneFile lacks.
 
-_PERSONAL = re.compile(r"\S+@\S+|\d{4,}|'[^']*'|\"[^\"]*\"")
+        One search when rows carry details (the usual cost: one call); when rows are known to
+        be thin, a GET of each aim alone (the search would only list ids we already hold).
+        """
+        wanted = sorted(set(aim_ids))
+        out = LinkedAims()
+        if not wanted:
+            return out
+        todo = wanted
+        if self.rows_thin(AIM) is not True:
+            by_id = {a.id: a for a in await self.learning_aims_of(user_id)}
+            out.gone.update(i for i in wanted if i not in by_id)
+            out.aims.update({i: by_id[i] for i in wanted if i in by_id and by_id[i].detailed})
+            todo = [i for i in wanted if i in by_id and not by_id[i].detailed]
+        got = await asyncio.gather(*(self._aim_or_none(i) for i in todo))
+        for aim_id, aim in zip(todo, got, strict=True):
+            if aim is None:
+                out.gone.add(aim_id)
+            else:
+                out.aims[aim_id] = aim
+        return out
 
+    async def _aim_or_none(self, aim_id: int) -> r.LearningAim | None:
+        try:
+            return await self.learning_aim(aim_id)
+        except OneFileNotFound:
+            return None
 
-def _message_of(resp: httpx.Response) -> str:
-    """OneFile's own reason for a 400, trimmed, with anything value-like redacted.
+    async def update_learning_aim(self, aim: r.LearningAim, changes: Mapping[str, Any]) -> None:
+        """POST LearningAim/{id}: the aim as OneFile served it, with `changes` (Python names)
+        applied — the whole record, right under merge and replace readings alike."""
+        body = wire.aim_update_payload(self.aim_fields, aim, changes)
+        await self._t.call("POST", "POST LearningAim/{id}", f"LearningAim/{aim.id}", body)
 
-    OneFile's messages name fields; should one ever echo a value we sent (an email, a ULN),
-    it must not reach a job's failure reason or a log line.
-    """
-    try:
-        body = resp.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return "bad request"
-    if isinstance(body, dict):
-        msg = body.get("message") or body.get("Message")
-        if isinstance(msg, str) and msg:
-            return _PERSONAL.sub("…", msg)[:300]
-    return "bad request"
+    async def update_aim_fields_only(self, aim_id: int, changes: Mapping[str, Any]) -> None:
+        """POST LearningAim/{id} with these fields alone. Only the probe sends this, on its
+        own throw-away aim, to see whether OneFile replaces the record; the service never."""
+        body = wire.aim_fields_payload(self.aim_fields, changes)
+        await self._t.call("POST", "POST LearningAim/{id}", f"LearningAim/{aim_id}", body)
+
+    # ---- visits and reviews --------------------------------------------------------------------
+
+    async def create_visit(self, draft: ReviewDraft) -> int:
+        body = wire.visit_payload(
+            draft,
+            organisation_id=self.centre.organisation_id,
+            visit_type_id=self.centre.visit_type_id,
+        )
+        return await self._create("POST Visit", "Visit", body)
+
+    async def create_review(self, draft: ReviewDraft, visit_id: int) -> int:
+        return await self._create("POST Review", "Review", wire.review_payload(draft, visit_id))
+
+    async def review(self, review_id: int) -> r.Review | None:
+        """GET Review/{id}: the whole review; None when OneFile no longer has it."""
+        try:
+            row = await self.get_record(REVIEW, review_id)
+        except OneFileNotFound:
+            return None
+        return self._read(r.Review, wire.REVIEW_NAMES, "GET Review/{id}", [row])[0]
+
+    async def reviews_of_learner(self, user_id: int, *, detailed: bool = True) -> list[r.Review]:
+        """The learner's reviews. `detailed`: each with what B5–B8 read (a GET of each review
+        whose row is thin); otherwise the rows as served (ID and ScheduledFor at least)."""
+        rows = await self._search_all(
+            REVIEW, wire.review_filter(self.centre.organisation_id, user_id)
+        )
+        reviews = self._read(r.Review, wire.REVIEW_NAMES, "POST Review/Search", rows)
+        self._learn(REVIEW, [x.detailed for x in reviews])
+        return await self.with_details(reviews) if detailed else reviews
+
+    async def with_details(self, reviews: list[r.Review]) -> list[r.Review]:
+        """These reviews, each thin one read with a GET (one that is gone is left out)."""
+        thin = [x for x in reviews if not x.detailed]
+        if not thin:
+            return reviews
+        got = dict(
+            zip(
+                (x.id for x in thin),
+                await asyncio.gather(*(self.review(x.id) for x in thin)),
+                strict=True,
+            )
+        )
+        out = []
+        for x in reviews:
+            if x.detailed:
+                out.append(x)
+            elif (full := got[x.id]) is not None:
+                out.append(full)
+        return out
+
+    async def centre_reviews(self, expected: int = 0) -> AsyncIterator[list[r.Review]]:
+        """Every review of the centre, page by page, rows as served; `expected` reviews are
+        read ahead once the page size is known to be honoured."""
+        flt = wire.review_filter(self.centre.organisation_id)
+        async for rows in self.search(REVIEW, flt, expected_rows=expected):
+            reviews = self._read(r.Review, wire.REVIEW_NAMES, "POST Review/Search", rows)
+            self._learn(REVIEW, [x.detailed for x in reviews])
+            yield reviews

@@ -10,9 +10,10 @@
         ├── OneFileBadRequest       400, with OneFile's own message (safe to show: it names
         │                           fields, and we never echo the values we sent)
         ├── OneFileNotFound         404 for an id in the path
-        └── OneFileAuthError        401 even after a fresh session (wrong or revoked token)
+        └── OneFileAuthError        the token refused: 401/403 to Authentication, or to a
+                                    session opened just before (wrong or revoked token)
 
-httpx's own exceptions never leave `app.onefile`: the client maps them in one place.
+httpx's own exceptions never leave `app.onefile`: the transport maps them in one place.
 """
 
 from __future__ import annotations
@@ -62,4 +63,4 @@ class OneFileNotFound(OneFilePermanentError):
 
 
 class OneFileAuthError(OneFilePermanentError):
-    """OneFile refused the API token (401 with a fresh session)."""
+    """OneFile refused the API token (401 or 403, even with a fresh session)."""

@@ -59,11 +59,17 @@ class PlacementRecord:
 
 @dataclass(frozen=True)
 class OfficerRecord:
+    """An officer as the enrolment reads it. Holds personal data: never log or report it."""
+
     id: int
     first_name: str
     surname: str
     ident: str | None
+    email: str | None
     onefile_user_id: int | None
+
+    def __repr__(self) -> str:
+        return f"OfficerRecord(id={self.id}, onefile_user_id={self.onefile_user_id})"
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,18 @@ class ReviewRecord:
 
 def _rec(cls: type[Any], row: Any) -> Any:
     return cls(**dict(row))
+
+
+async def read_learner_qualifications(
+    db: Conn | asyncpg.Pool, learner_id: int
+) -> list[LearnerQualificationRecord]:
+    rows = await db.fetch(Q["learner_qualifications"], learner_id)
+    return [_rec(LearnerQualificationRecord, r) for r in rows]
+
+
+async def read_reviews(db: Conn | asyncpg.Pool, learner_id: int) -> list[ReviewRecord]:
+    rows = await db.fetch(Q["reviews"], learner_id)
+    return [_rec(ReviewRecord, r) for r in rows]
 
 
 class EnrolmentRepo:
@@ -180,8 +198,7 @@ class EnrolmentRepo:
     # ---- qualifications -----------------------------------------------------------------
 
     async def learner_qualifications(self, learner_id: int) -> list[LearnerQualificationRecord]:
-        rows = await self._pool.fetch(Q["learner_qualifications"], learner_id)
-        return [_rec(LearnerQualificationRecord, r) for r in rows]
+        return await read_learner_qualifications(self._pool, learner_id)
 
     async def link_learning_aim(self, learner_qualification_id: int, aim_id: int) -> None:
         await fenced_execute(self._pool, Q["link_learning_aim"], learner_qualification_id, aim_id)
@@ -189,8 +206,7 @@ class EnrolmentRepo:
     # ---- reviews -------------------------------------------------------------------------
 
     async def reviews(self, learner_id: int) -> list[ReviewRecord]:
-        rows = await self._pool.fetch(Q["reviews"], learner_id)
-        return [_rec(ReviewRecord, r) for r in rows]
+        return await read_reviews(self._pool, learner_id)
 
     async def linked_review_ids(self, onefile_review_ids: list[int]) -> set[int]:
         """Which of these OneFile reviews a PICSWeb review already holds."""

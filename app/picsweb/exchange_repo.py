@@ -9,7 +9,7 @@ fenced (app/fencing.py): made for a job whose claim was taken back, it changes n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,6 +43,7 @@ _CENTRE_REVIEW_COLUMNS = (
     "status",
     "started_on",
     "learner_signed_on",
+    "detailed",
 )
 
 
@@ -161,6 +162,16 @@ class ExchangeRepo:
             stamps = [m for _, m in users]
             await fenced_execute(self._pool, Q["note_onefile_modified"], job_id, ids, stamps)
 
+    async def stored_onefile_modified(
+        self, user_ids: Sequence[int]
+    ) -> dict[int, tuple[dt.datetime | None, dt.datetime | None]]:
+        """For each of these OneFile users that is an enrolled learner of ours: (the
+        LastModified stored at its last successful exchange, when that exchange was)."""
+        rows = await self._pool.fetch(Q["stored_onefile_modified"], list(user_ids))
+        return {
+            r["onefile_user_id"]: (r["onefile_modified_at"], r["last_exchanged_at"]) for r in rows
+        }
+
     async def mark_picsweb_changed(self, job_id: int) -> None:
         await fenced_execute(self._pool, Q["mark_picsweb_changed"], job_id)
 
@@ -220,12 +231,36 @@ class ExchangeRepo:
     async def clear_centre_reviews(self, job_id: int) -> None:
         await fenced_execute(self._pool, Q["clear_centre_reviews"], job_id)
 
-    async def store_centre_reviews(self, job_id: int, reviews: Sequence[records.Review]) -> None:
-        rows = [
-            (job_id, r.learner_id, r.id, r.scheduled_for, r.end_time, r.assessor_id, r.status,
-             r.started_on, r.learner_signed_on)
-            for r in reviews
-        ]  # fmt: skip
+    async def review_owners(self, review_ids: Sequence[int]) -> dict[int, int]:
+        """OneFile review id → its learner's OneFile user id, where known (PICSWeb's link, or
+        a GET remembered in `review_owners`)."""
+        rows = await self._pool.fetch(Q["review_owners"], list(review_ids))
+        return {r["review_id"]: r["learner_user_id"] for r in rows}
+
+    async def remember_review_owners(self, reviews: Sequence[records.Review]) -> None:
+        owned = [(r.id, r.learner_id) for r in reviews if r.learner_id is not None]
+        if owned:
+            await fenced_execute(
+                self._pool,
+                Q["remember_review_owners"],
+                [i for i, _ in owned],
+                [u for _, u in owned],
+            )
+
+    async def store_centre_reviews(
+        self, job_id: int, reviews: Sequence[records.Review], owners: Mapping[int, int] = {}
+    ) -> None:
+        """Cache a page of the centre's reviews; a thin row is stored under its owner from
+        `owners` (rows whose owner is unknown are not stored)."""
+        rows = []
+        for r in reviews:
+            learner = r.learner_id if r.has("learner_id") else owners.get(r.id)
+            if learner is None:
+                continue
+            rows.append(
+                (job_id, learner, r.id, r.scheduled_for, r.end_time, r.assessor_id, r.status,
+                 r.started_on, r.learner_signed_on, r.detailed)
+            )  # fmt: skip
         if rows:
             async with fenced_transaction(self._pool) as conn:
                 await conn.copy_records_to_table(
@@ -240,20 +275,20 @@ class ExchangeRepo:
     ) -> dict[int, list[records.Review]]:
         out: dict[int, list[records.Review]] = {u: [] for u in user_ids}
         for r in await self._pool.fetch(Q["centre_reviews_of"], job_id, list(user_ids)):
-            out[r["learner_user_id"]].append(
-                records.Review.model_validate(
-                    {
-                        "id": r["review_id"],
-                        "learner_id": r["learner_user_id"],
-                        "scheduled_for": r["scheduled_for"],
-                        "end_time": r["end_time"],
-                        "assessor_id": r["assessor_id"],
-                        "status": r["status"],
-                        "started_on": r["started_on"],
-                        "learner_signed_on": r["learner_signed_on"],
-                    }
+            values: dict[str, Any] = {
+                "id": r["review_id"],
+                "learner_id": r["learner_user_id"],
+                "scheduled_for": r["scheduled_for"],
+            }
+            if r["detailed"]:  # a thin row keeps only what OneFile sent: `has()` tells
+                values.update(
+                    end_time=r["end_time"],
+                    assessor_id=r["assessor_id"],
+                    status=r["status"],
+                    started_on=r["started_on"],
+                    learner_signed_on=r["learner_signed_on"],
                 )
-            )
+            out[r["learner_user_id"]].append(records.Review.model_validate(values))
         return out
 
     # ---- one learner's writes ----------------------------------------------------------------

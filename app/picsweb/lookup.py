@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 from app.db import sql
+from app.db.pool import Conn
+from app.picsweb.enrolment_repo import (
+    LearnerQualificationRecord,
+    ReviewRecord,
+    read_learner_qualifications,
+    read_reviews,
+)
 
 Q = sql.load("picsweb_lookup.sql")
+
+
+@dataclass(frozen=True)
+class OfficerContact:
+    """An officer an enrolment may upload: is it linked to OneFile, and its email (A1)."""
+
+    id: int
+    linked: bool
+    email: str | None
+
+    def __repr__(self) -> str:  # the email stays out of tracebacks
+        return f"OfficerContact(id={self.id}, linked={self.linked})"
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,10 @@ class EnrolmentFacts:
     main_officer_id: int | None
     main_officer_found: bool
     has_placement: bool
+    # What decides which officers A4 would upload, and those officers (A1, revised).
+    qualifications: list[LearnerQualificationRecord] = field(default_factory=list)
+    reviews: list[ReviewRecord] = field(default_factory=list)
+    officers: dict[int, OfficerContact] = field(default_factory=dict)
 
 
 class PicswebLookup:
@@ -47,9 +70,13 @@ class PicswebLookup:
         }
 
     async def enrolment_facts(self, learner_id: int) -> EnrolmentFacts | None:
-        r = await self._pool.fetchrow(Q["enrolment_facts"], learner_id)
-        if r is None:
-            return None
+        async with self._pool.acquire() as conn:
+            r = await conn.fetchrow(Q["enrolment_facts"], learner_id)
+            if r is None:
+                return None
+            officers = await officer_contacts(conn, learner_id)
+            qualifications = await read_learner_qualifications(conn, learner_id)
+            reviews = await read_reviews(conn, learner_id)
         return EnrolmentFacts(
             state=LearnerState(r["id"], r["onefile_user_id"], r["enrolment_status"]),
             email=r["email"],
@@ -57,4 +84,13 @@ class PicswebLookup:
             main_officer_id=r["main_officer_id"],
             main_officer_found=r["main_officer_found"] is not None,
             has_placement=r["has_placement"],
+            qualifications=qualifications,
+            reviews=reviews,
+            officers=officers,
         )
+
+
+async def officer_contacts(conn: Conn | asyncpg.Pool, learner_id: int) -> dict[int, OfficerContact]:
+    """Every officer the learner's enrolment may upload, by id (one statement)."""
+    rows = await conn.fetch(Q["enrolment_officers"], learner_id)
+    return {r["id"]: OfficerContact(r["id"], r["linked"], r["email"]) for r in rows}

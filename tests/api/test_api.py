@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,14 +13,15 @@ import httpx
 import pytest
 
 from tests.conftest import Service, ServiceFactory
+from tests.exchange.factories import wait_job
 
 
 async def insert_learner(pool: asyncpg.Pool, **fields: Any) -> int:
     """A minimal PICSWeb learner with an officer and a placement unless told otherwise."""
     async with pool.acquire() as conn, conn.transaction():
         officer = await conn.fetchval(
-            "INSERT INTO picsweb.officers (first_name, surname, ident) "
-            "VALUES ('Ann', 'Officer', 'OFF1') RETURNING id"
+            "INSERT INTO picsweb.officers (first_name, surname, ident, email) "
+            "VALUES ('Ann', 'Officer', 'OFF1', 'ann@staff.example.test') RETURNING id"
         )
         org = await conn.fetchval(
             "INSERT INTO picsweb.organisations (name, ident) VALUES ('Acme', 'ORG1') RETURNING id"
@@ -150,6 +153,10 @@ async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
     assert r.status_code == 202
     assert r.json()["kind"] == "refresh"
     assert r.json()["progress"]["total"] == 1
+    # JSON Schema counts 3.0 as an integer: the document says integer, so it is accepted.
+    r = await service.api.post("/refresh", json={"learner_ids": [float(enrolled)]})
+    assert r.status_code == 202, r.text
+    assert r.json()["params"]["learner_ids"] == [enrolled]
 
 
 @pytest.mark.parametrize(
@@ -167,6 +174,18 @@ async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
         ("POST", "/refresh", {"json": {"learner_ids": list(range(1, 1002))}}, 422, "learner_ids"),
         ("POST", "/sync", {"json": {"full": "maybe"}}, 422, "full"),
         ("POST", "/sync", {"json": {"ful": True}}, 422, "ful"),
+        # Strict where the document says boolean or integer: no coercion of 0, "true" or "3"
+        # (3.0 is an integer to JSON Schema, and accepted: test_refresh_validation).
+        ("POST", "/sync", {"json": {"dry_run": 0}}, 422, "dry_run"),
+        ("POST", "/sync", {"json": {"full": "true"}}, 422, "full"),
+        ("POST", "/refresh", {"json": {"learner_ids": [1], "dry_run": 1}}, 422, "dry_run"),
+        ("POST", "/refresh", {"json": {"learner_ids": ["3"]}}, 422, "learner_ids.0"),
+        ("POST", "/refresh", {"json": {"learner_ids": [True]}}, 422, "learner_ids.0"),
+        ("POST", "/refresh", {"json": {"learner_ids": [3.5]}}, 422, "learner_ids.0"),
+        # The bounds the document writes: ids below 2^63, at most 1,000 of them.
+        ("POST", "/refresh", {"json": {"learner_ids": [2**63]}}, 422, "learner_ids.0"),
+        ("POST", f"/learners/{2**63}/enrol", {}, 422, "learner_id"),
+        ("GET", f"/jobs/{2**63}", {}, 422, "job_id"),
         ("POST", "/sync", {"content": b'{"full": "\\u0000"}'}, 400, None),
         ("POST", "/refresh", {"content": b'{"learner_ids": [1]\x00}'}, 400, None),
         ("POST", "/refresh", {"content": b"[" + b"1," * 40000 + b"1]"}, 413, None),
@@ -239,3 +258,34 @@ async def test_metrics_exposes_jobs_and_onefile_counters(service: Service) -> No
     assert "onefile_sync_jobs{" in text
     assert "onefile_sync_queue_depth" in text
     assert "onefile_quota_wait_seconds" in text
+
+
+async def test_metrics_say_when_the_last_sync_of_each_status_finished(
+    service: Service, pool: asyncpg.Pool
+) -> None:
+    """Freshness comes from the database: a dry run does not count, each status its own."""
+
+    def last_syncs(text: str) -> dict[str, float]:
+        return {
+            m.group(1): float(m.group(2))
+            for m in re.finditer(
+                r'^onefile_sync_last_sync_timestamp_seconds\{status="(\w+)"\} (\S+)$',
+                text,
+                re.MULTILINE,
+            )
+        }
+
+    assert last_syncs((await service.api.get("/metrics")).text) == {}
+    done = await wait_job(service.api, (await service.api.post("/sync")).json()["id"])
+    assert done["status"] == "succeeded"
+    dry = await service.api.post("/sync", json={"dry_run": True})
+    assert (await wait_job(service.api, dry.json()["id"]))["status"] == "succeeded"
+    await pool.execute(
+        "INSERT INTO onefile_sync.jobs (kind, priority, status, finished_at) "
+        "VALUES ('sync', 1, 'failed', now() - interval '1 hour')"
+    )
+    finished = dt.datetime.fromisoformat(done["finished_at"]).timestamp()
+    seen = last_syncs((await service.api.get("/metrics")).text)
+    assert seen.keys() == {"succeeded", "failed"}
+    assert seen["succeeded"] == pytest.approx(finished, abs=0.01)  # not the later dry run
+    assert seen["failed"] < seen["succeeded"]

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from app.db.migrate import MigrationError, available, check_picsweb, migrate
+from app.demo.picsweb_schema import create_picsweb_tables
 from tests import pg
 
 
@@ -59,6 +60,21 @@ async def test_missing_picsweb_tables_are_named(pg_admin: str) -> None:
         with pytest.raises(MigrationError, match="learners") as err:
             await check_picsweb(conn)
         assert "officers" not in str(err.value).split("picsweb:")[1]
+        await conn.close()
+    finally:
+        await pg.drop(pg_admin, name)
+
+
+async def test_a_picsweb_without_officers_email_is_named(pg_admin: str) -> None:
+    name = await _fresh_db(pg_admin)
+    try:
+        conn = await asyncpg.connect(pg.with_database(pg_admin, name))
+        await create_picsweb_tables(conn)
+        await conn.execute("ALTER TABLE picsweb.officers DROP COLUMN email")
+        with pytest.raises(
+            MigrationError, match=r"columns missing in schema picsweb: officers\.email"
+        ):
+            await check_picsweb(conn)
         await conn.close()
     finally:
         await pg.drop(pg_admin, name)

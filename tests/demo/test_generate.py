@@ -37,6 +37,7 @@ CONTRACT: dict[str, list[tuple[str, str, bool]]] = {
         ("first_name", TEXT, False),
         ("surname", TEXT, False),
         ("ident", TEXT, True),
+        ("email", TEXT, True),
         ("onefile_user_id", BIGINT, True),
     ],
     "organisations": [
@@ -293,6 +294,9 @@ async def test_officers_organisations_qualifications(conn: asyncpg.Connection) -
     idents = [o["ident"] for o in officers if o["ident"] is not None]
     assert all(i == f"OFF{o['id']:04d}" for o in officers if (i := o["ident"]) is not None)
     assert len(idents) >= 0.8 * len(officers)
+    emails = [o["email"] for o in officers if o["email"] is not None]
+    assert all(e.endswith(".example.test") for e in emails)
+    assert 0.8 * len(officers) <= len(emails) < len(officers)  # most have one, a few not
 
     orgs = await conn.fetch("SELECT * FROM picsweb.organisations")
     assert len({o["name"] for o in orgs}) == len(orgs)

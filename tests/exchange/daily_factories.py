@@ -14,7 +14,15 @@ from app.onefile.simulator import SimulatorState
 from tests.exchange import factories as f
 from tests.exchange.factories import wait_job
 
-__all__ = ["Enrolled", "enrolled_learner", "linked_officer", "refresh", "sync", "wait_job"]
+__all__ = [
+    "Enrolled",
+    "enrolled_learner",
+    "linked_officer",
+    "refresh",
+    "settle",
+    "sync",
+    "wait_job",
+]
 
 UTC = dt.UTC
 
@@ -27,6 +35,24 @@ class Enrolled:
     assessor_id: int  # its OneFile user
     lq_ids: list[int] = field(default_factory=list)
     aim_ids: list[int] = field(default_factory=list)
+
+
+LONG_AGO = dt.timedelta(days=30)
+
+
+def settle(sim: SimulatorState, ago: dt.timedelta = LONG_AGO) -> None:
+    """What OneFile holds was last changed long ago: every user's LastModified moves back.
+
+    Seeding through the simulator's helpers stamps "now" on each learner, as if every one had
+    just changed; a centre's learners enrolled long ago carry an old LastModified, and only
+    what changes afterwards is recent. (Seeding tooling: the simulator's record is written
+    directly, as nothing in OneFile's API sets LastModified.)
+    """
+    old = dt.datetime.now(UTC) - ago
+    for u in sim.users():
+        raw = sim.raw_user(u["ID"])
+        assert raw is not None
+        raw["LastModified"] = old
 
 
 async def linked_officer(pool: asyncpg.Pool, sim: SimulatorState, ident: str) -> tuple[int, int]:
@@ -67,6 +93,7 @@ async def enrolled_learner(
                 pool, lid, q, onefile_learning_aim_id=aim_id, **(lq or {})
             )
         )
+    settle(sim)
     return e
 
 
@@ -151,4 +178,5 @@ async def bulk_enrolled(pool: asyncpg.Pool, sim: SimulatorState, count: int) -> 
         " attended, onefile_review_id) VALUES ($1, 'N', $2, $3, $4, 'U', $5)",
         reviews,
     )
+    settle(sim)
     return [learner_of[u] for u in user_ids]

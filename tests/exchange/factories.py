@@ -24,7 +24,9 @@ async def _insert(conn: Any, table: str, values: dict[str, Any]) -> int:
 
 
 async def officer(pool: asyncpg.Pool, ident: str | None = "OFF1", **kw: Any) -> int:
-    values = {"first_name": "Ann", "surname": "Officer", "ident": ident, **kw}
+    """An officer with a work email (OneFile requires one of every user: A1, A4)."""
+    email = f"{(ident or 'officer').lower()}@staff.example.test"
+    values = {"first_name": "Ann", "surname": "Officer", "ident": ident, "email": email, **kw}
     return await _insert(pool, "officers", values)
 
 

@@ -14,7 +14,7 @@ from app.demo.generate import uk_today
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol_plan import UK
 from app.exchange.uploads import OfficerLinker, PlacementLinker
-from app.onefile.client import OneFileClient
+from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
 from app.onefile.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import SIM_TOKEN, Service, ServiceFactory
@@ -25,11 +25,12 @@ Sim = tuple[str, SimulatorState]
 # employer), Authentication included: the number stated in the enrolment's notes.
 TYPICAL_CALLS = {
     "POST Authentication": 1,
-    "POST User/Search": 3,  # each officer by MISID (A5)
+    "POST User/Search": 6,  # each officer by MISID, among Role 5 then Role 4 (A5)
     "POST User": 4,  # 3 officers + the learner
     "POST Placement/Search": 1,
     "POST Placement": 1,
     "POST Standard/{id}/Assign/{learner}": 2,
+    "GET LearningAim/{id}": 2,  # the fresh aim, read whole before its update
     "POST LearningAim/{id}": 2,
     "POST User/{id}/Assign": 2,
     "POST Visit": 3,
@@ -57,7 +58,7 @@ def z(text: str) -> dt.datetime:
 # ---- the typical learner: A3, A4, A6, A7, A8, the report and the call count ---------------
 
 
-async def test_typical_learner_costs_22_calls_and_reports_ids_only(
+async def test_typical_learner_costs_27_calls_and_reports_ids_only(
     service: Service, pool: asyncpg.Pool, simulator: Sim
 ) -> None:
     state = simulator[1]
@@ -65,7 +66,7 @@ async def test_typical_learner_costs_22_calls_and_reports_ids_only(
     job = await f.enrol(service.api, t.learner_id)
     assert job["status"] == "succeeded", job
     assert calls_by_route(state) == TYPICAL_CALLS
-    assert sum(TYPICAL_CALLS.values()) == 22
+    assert sum(TYPICAL_CALLS.values()) == 27
 
     res = job["result"]
     user_id = (await row(pool, "learners", t.learner_id))["onefile_user_id"]
@@ -80,7 +81,8 @@ async def test_typical_learner_costs_22_calls_and_reports_ids_only(
     assert set(res["linked"].values()) == {0}
     assert res["skipped"]["qualifications_not_in_onefile"] == [t.lq_not_in_onefile]
     assert res["skipped"]["reviews_not_eligible"] == 2
-    assert res["onefile_calls"] == 21  # logical calls of the job (the session is the client's)
+    assert res["onefile_calls"] == 26  # calls of the job (the session is the client's)
+    assert res["onefile_gets"] == 2
     text = json.dumps(job)
     for personal in ("Jo", "Learner", "example.test", "1234567890", "AB123456C", "2004"):
         assert personal not in text
@@ -143,10 +145,12 @@ async def test_a3_a4_employer_and_officers_send_name_and_misid_only(
             "OrganisationID": 1,
             "Name": "Work Placement Ltd",
             "MISID": "ORGP",
+            "Active": True,  # sent: a realistic OneFile refuses a learner on an inactive one
         }
     ]
     assert (await row(pool, "organisations", t.old_organisation))["onefile_placement_id"] is None
-    # A4: main officer, qualification assessor, review officer; each once, name + MISID only.
+    # A4: main officer, qualification assessor, review officer; each once, name, email and
+    # MISID only.
     assessors = {u["MISID"]: u for u in state.users(role=5)}
     assert set(assessors) == {"OFFM", "OFFA", "OFFR"}
     for officer_id, misid in ((t.main_officer, "OFFM"), (t.assessor, "OFFA")):
@@ -159,10 +163,12 @@ async def test_a3_a4_employer_and_officers_send_name_and_misid_only(
         "OrganisationID",
         "FirstName",
         "LastName",
+        "Email",
         "Role",
         "MISID",
         "LastModified",
     }
+    assert assessors["OFFR"]["Email"] == "offr@staff.example.test"
     assert (assessors["OFFR"]["FirstName"], assessors["OFFR"]["LastName"]) == ("Rita", "Reviewer")
 
 
@@ -409,7 +415,7 @@ async def test_a5_two_enrolments_at_once_share_one_officer_and_one_employer(
     assert [j["status"] for j in jobs] == ["succeeded"] * 4
     assert len(state.users(role=5)) == 1
     assert len(state.placements()) == 1
-    assert state.count_calls("POST User/Search") == 1
+    assert state.count_calls("POST User/Search") == 2  # Role 5, then Role 4: once in all
     assert len(state.users(role=1)) == 4
 
 
@@ -424,7 +430,9 @@ async def test_a5_linkers_in_two_processes_create_once(
     bare = await f.officer(pool, None)  # no ident: only the lock stops a second create
     org = await f.organisation(pool, None)
     clients = [
-        OneFileClient(base_url=url, api_token=SIM_TOKEN, quota=Quota(10_000, 60.0))
+        OneFileClient(
+            base_url=url, api_token=SIM_TOKEN, quota=Quota(10_000, 60.0), centre=Centre(1, 1)
+        )
         for _ in range(3)
     ]
     try:
@@ -492,3 +500,160 @@ async def test_a_onefile_refusal_on_a_qualification_keeps_the_learner_linked(
     assert job["status"] == "succeeded", job
     assert len(state.users(role=1)) == 1
     assert [a["StandardID"] for a in state.learning_aims()] == [505]
+
+
+# ---- issue 10: OneFile as it may really be ------------------------------------------------
+
+
+async def test_a1_an_officer_to_upload_without_an_email_is_refused_by_id(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A1 (revised): OneFile refuses a user without an email, so an officer that A4 would
+    upload and that is not linked must have one; every such officer is named at once."""
+    state = simulator[1]
+    t = await f.typical_learner(pool)
+    await pool.execute(
+        "UPDATE picsweb.officers SET email = NULL WHERE id = ANY($1::bigint[])",
+        [t.main_officer, t.review_officer],
+    )
+    await pool.execute("UPDATE picsweb.officers SET email = ' ' WHERE id = $1", t.assessor)
+    linked = await f.officer(pool, "OFFL", email=None, onefile_user_id=123)  # linked: no upload
+    await f.review(pool, t.learner_id, f.uk_today() + dt.timedelta(days=3), officer_id=linked)
+    not_uploaded = await f.officer(pool, "OFFN", email=None)  # only on a past review
+    await f.review(pool, t.learner_id, f.uk_today() - dt.timedelta(days=3), officer_id=not_uploaded)
+    r = await service.api.post(f"/learners/{t.learner_id}/enrol")
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert sorted(p["officer_id"] for p in problems) == sorted(
+        [t.main_officer, t.assessor, t.review_officer]
+    )
+    assert {p["field"] for p in problems} == {"officers.email"}
+    assert all(str(p["officer_id"]) in p["message"] for p in problems)
+    assert "staff.example.test" not in r.text
+    await asyncio.sleep(0.3)
+    assert state.calls == []
+
+    # The data changes after the request was accepted: the job refuses, naming the officer.
+    await pool.execute(
+        "UPDATE picsweb.officers SET email = 'x@staff.example.test' WHERE id = ANY($1::bigint[])",
+        [t.main_officer, t.review_officer, t.assessor],
+    )
+    queued = await service.api.post(f"/learners/{t.learner_id}/enrol")
+    assert queued.status_code == 202
+    await pool.execute("UPDATE picsweb.officers SET email = NULL WHERE id = $1", t.assessor)
+    job = await f.wait_job(service.api, queued.json()["id"])
+    assert job["status"] == "failed"
+    assert f"officer {t.assessor} has no email address" in job["error"]
+    assert state.users() == []
+
+
+async def test_a5_an_officer_is_found_among_trainee_assessors(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A trainee assessor (Role 4) with the officer's MISID is linked, not duplicated: a
+    second user sharing the MIS value would make OneFile refuse the learner."""
+    state = simulator[1]
+    trainee = state.add_user(
+        {"OrganisationID": 1, "FirstName": "T", "LastName": "A", "Role": 4, "MISID": "OFFT",
+         "Email": "t@staff.example.test"}
+    )  # fmt: skip
+    officer = await f.officer(pool, "OFFT")
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    assert (await row(pool, "officers", officer))["onefile_user_id"] == trainee
+    assert job["result"]["linked"]["officers"] == 1
+    assert [u["MISID"] for u in state.users() if u["MISID"] == "OFFT"] == ["OFFT"]
+    assert state.users(role=1)[0]["DefaultAssessorID"] == trainee
+
+
+async def test_a5_an_active_placement_is_linked_before_an_inactive_one(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    state = simulator[1]
+    state.add_placement("Acme (old)", "ORGA", active=False)
+    active = state.add_placement("Acme", "ORGA")
+    officer = await f.officer(pool)
+    org = await f.organisation(pool, "ORGA")
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, org)
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    assert (await row(pool, "organisations", org))["onefile_placement_id"] == active
+    assert state.users(role=1)[0]["PlacementID"] == active
+    assert state.count_calls("POST Placement") == 0
+
+
+async def test_a7_updates_keep_what_onefile_holds(
+    service: Service, pool: asyncpg.Pool, simulator: Sim, sim_config: SimulatorConfig
+) -> None:
+    """An enrolment resumed after an assessor worked on the aim in OneFile updates it again:
+    the update carries the whole record, so a replacing OneFile clears nothing it held
+    (issue 10 item 4)."""
+    state = simulator[1]
+    sim_config.update_replaces = True
+    officer = await f.officer(pool)
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    q = await f.qualification(pool, 506)
+    await f.learner_qualification(pool, lid, q, registration_number="R7")
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    (aim,) = state.learning_aims()
+    state.update_learning_aim(
+        aim["ID"], TotalElements=40, ElementsDone=8, ClaimedDate=dt.date(2026, 5, 5)
+    )
+    await pool.execute("UPDATE picsweb.learner_qualifications SET registration_number = 'R8'")
+    await pool.execute("UPDATE onefile_sync.enrolments SET status = 'in_progress'")
+    job = await f.enrol(service.api, lid)
+    assert job["status"] == "succeeded", job
+    after = state.learning_aim(aim["ID"])
+    assert after["RegistrationNumber"] == "R8"
+    assert (after["TotalElements"], after["ElementsDone"]) == (40, 8)
+    assert after["ClaimedDate"] == dt.datetime(2026, 5, 5, tzinfo=dt.UTC)
+    assert (after["StandardID"], after["UserID"]) == (506, aim["UserID"])
+
+
+# ---- issue 15: date-only values, both serving modes --------------------------------------
+
+CLOCK_DAYS = {
+    "start_date": dt.date(2026, 3, 29),  # spring forward
+    "planned_end_date": dt.date(2026, 10, 25),  # fall back
+    "registration_date": dt.date(2026, 5, 5),  # British Summer Time
+    "achieved_date": dt.date(2026, 1, 5),  # winter
+    "claimed_date": dt.date(2026, 3, 28),  # the day before spring forward
+    "certificate_applied_date": dt.date(2026, 10, 26),  # the day after fall back
+    "certificate_received_date": dt.date(2026, 6, 30),  # summer, month end
+}
+
+
+async def test_a7_dates_in_bst_and_on_clock_change_days_arrive_as_the_same_days(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """Written as midnight UTC, stored by OneFile as calendar dates, served back (midnight UTC
+    or UK midnight) and read as UK dates: a refresh right after enrolment writes nothing."""
+    state = simulator[1]
+    officer = await f.officer(pool)
+    lid = await f.learner(pool, officer)
+    await f.placement(pool, lid, await f.organisation(pool))
+    q = await f.qualification(pool, 507)
+    lq = await f.learner_qualification(pool, lid, q, registration_number="R1", **CLOCK_DAYS)
+    assert (await f.enrol(service.api, lid))["status"] == "succeeded"
+    (aim,) = state.learning_aims()
+    names = {
+        "start_date": "StartDate", "planned_end_date": "PlannedEnd",
+        "registration_date": "RegistrationDate", "achieved_date": "AchievedDate",
+        "claimed_date": "ClaimedDate", "certificate_applied_date": "CertificateAppliedDate",
+        "certificate_received_date": "CertificateReceivedDate",
+    }  # fmt: skip
+    for name, day in CLOCK_DAYS.items():
+        assert aim[names[name]].date() == day, name
+    before = await row(pool, "learner_qualifications", lq)
+    state.reset_calls()
+    r = await service.api.post("/refresh", json={"learner_ids": [lid]})
+    job = await f.wait_job(service.api, r.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["learners"]["unchanged"] == 1, job["result"]
+    assert await row(pool, "learner_qualifications", lq) == before
+    assert state.count_calls("POST LearningAim/{id}") == 0

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.exchange import enrol_plan as plan
-from app.onefile import records
+from app.onefile import records, wire
 from app.picsweb.enrolment_repo import (
     LearnerQualificationRecord,
     LearnerRecord,
@@ -88,16 +88,22 @@ def test_officers_main_then_assessors_then_review_officers_each_once() -> None:
     assert plan.officers_to_upload(None, [], [review(1)]) == []
 
 
-def test_officer_payload_is_name_and_misid_only() -> None:
-    body = plan.officer_payload(OfficerRecord(3, "Ann", "Lee", " OFF3 ", None), 1)
+def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
+    officer = OfficerRecord(3, "Ann", "Lee", " OFF3 ", " ann@example.test ", None)
+    body = wire.assessor_payload(plan.assessor_draft(officer), 1)
     assert body == {
         "OrganisationID": 1,
         "FirstName": "Ann",
         "LastName": "Lee",
-        "Role": records.ROLE_ASSESSOR,
+        "Email": "ann@example.test",
+        "Role": wire.ROLE_ASSESSOR,
         "MISID": "OFF3",
     }
-    assert "MISID" not in plan.officer_payload(OfficerRecord(3, "A", "B", "  ", None), 1)
+    bare = wire.assessor_payload(
+        plan.assessor_draft(OfficerRecord(3, "A", "B", "  ", None, None)), 1
+    )
+    assert "MISID" not in bare and "Email" not in bare
+    assert "Ann" not in repr(plan.assessor_draft(officer)) and "ann@" not in repr(officer)
 
 
 # ---- A6 -----------------------------------------------------------------------------------
@@ -129,9 +135,8 @@ def learner(**kw: Any) -> LearnerRecord:
 
 
 def test_learner_payload_sends_a6_fields_and_leaves_blanks_out() -> None:
-    body = plan.learner_payload(
-        learner(), organisation_id=1, classroom_id=7, default_assessor_id=100, placement_id=200
-    )
+    draft = plan.learner_draft(learner(), default_assessor_id=100, placement_id=200)
+    body = wire.learner_payload(draft, organisation_id=1, classroom_id=7)
     assert body == {
         "OrganisationID": 1,
         "ClassroomID": 7,
@@ -163,33 +168,33 @@ def test_qualifications_not_in_onefile_are_skipped() -> None:
     assert skipped == [2]
 
 
-def test_aim_fields_only_those_set_dates_as_midnight_utc() -> None:
+def test_aim_changes_are_only_those_set() -> None:
     q = lq(registration_number="R1", start_date=D(2024, 9, 2), claimed_date=D(2025, 3, 31))
-    assert plan.aim_fields(q) == {
-        "StartDate": "2024-09-02T00:00:00.000Z",
-        "ClaimedDate": "2025-03-31T00:00:00.000Z",
-        "RegistrationNumber": "R1",
+    assert plan.aim_changes(q) == {
+        "start_date": D(2024, 9, 2),
+        "claimed_date": D(2025, 3, 31),
+        "registration_number": "R1",
     }
-    assert plan.aim_fields(lq()) == {}
+    assert plan.aim_changes(lq()) == {}
 
 
-def test_aim_fields_against_onefile_send_only_what_differs() -> None:
+def test_aim_changes_against_onefile_are_only_what_differs() -> None:
     q = lq(registration_number="R1", start_date=D(2024, 9, 2), achieved_date=D(2025, 1, 1))
-    current = records.LearningAim.model_validate(
-        {
-            "ID": 9,
-            "UserID": 1,
-            "StandardID": 501,
-            "StartDate": "2024-09-02T00:00:00Z",
-            "RegistrationNumber": "R1",
-        }
-    )
-    assert plan.aim_fields(q, current) == {"AchievedDate": "2025-01-01T00:00:00.000Z"}
+    row = {
+        "ID": 9,
+        "UserID": 1,
+        "StandardID": 501,
+        "StartDate": "2024-09-01T23:00:00Z",  # UK midnight of 2 September
+        "RegistrationNumber": "R1",
+        "AchievedDate": None,
+    }
+    current = wire.read_aim(wire.AimFieldNames(), row)
+    assert plan.aim_changes(q, current) == {"achieved_date": D(2025, 1, 1)}
 
 
 def test_reusable_aims_are_unlinked_by_standard() -> None:
     aims = [
-        records.LearningAim.model_validate({"ID": i, "UserID": 1, "StandardID": s})
+        records.LearningAim.model_validate({"id": i, "user_id": 1, "standard_id": s})
         for i, s in ((3, 501), (1, 501), (2, 502))
     ]
     free = plan.reusable_aims(aims, [2])
@@ -252,9 +257,8 @@ def test_review_times_uk_local_to_utc_one_hour_long(
 
 def test_review_and_visit_payloads() -> None:
     begin, end = plan.review_times(D(2025, 6, 15), dt.time(14, 0))
-    visit = plan.visit_payload(
-        learner_id=5, organisation_id=1, visit_type_id=2, assessor_id=9, start=begin, end=end
-    )
+    draft = plan.review_draft(learner_id=5, assessor_id=9, start=begin, end=end)
+    visit = wire.visit_payload(draft, organisation_id=1, visit_type_id=2)
     assert visit == {
         "LearnerID": 5,
         "OrganisationID": 1,
@@ -263,7 +267,7 @@ def test_review_and_visit_payloads() -> None:
         "VisitTypeID": 2,
         "AssessorID": 9,
     }
-    assert plan.review_payload(learner_id=5, visit_id=3, assessor_id=9, start=begin) == {
+    assert wire.review_payload(draft, visit_id=3) == {
         "LearnerID": 5,
         "Status": 1,
         "ScheduledFor": "2025-06-15T13:00:00.000Z",

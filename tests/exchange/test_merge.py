@@ -19,7 +19,7 @@ from app.exchange.merge import (
     plan_qualification,
     plan_reviews,
 )
-from app.onefile.records import LearningAim, Review
+from app.onefile.records import AIM_DETAILS, REVIEW_DETAILS, LearningAim, Review
 
 UTC = dt.UTC
 D1, D2 = dt.date(2024, 10, 1), dt.date(2025, 2, 3)
@@ -27,7 +27,9 @@ OFFICERS = {9001: 1, 9002: 2}
 
 
 def aim(**fields: Any) -> LearningAim:
-    return LearningAim.model_validate({"id": 77, "user_id": 5, **fields})
+    """A learning aim as a GET (or a full row) gives it: every field sent, null or not."""
+    details = dict.fromkeys(AIM_DETAILS)
+    return LearningAim.model_validate({**details, "id": 77, "user_id": 5, **fields})
 
 
 def qual(**fields: Any) -> PicsQualification:
@@ -35,7 +37,13 @@ def qual(**fields: Any) -> PicsQualification:
 
 
 def ofr(rid: int = 500, **fields: Any) -> Review:
-    values = {"id": rid, "learner_id": 5, "scheduled_for": dt.datetime(2025, 7, 1, 13, 30)}
+    """A OneFile review with its details (a GET or a full row)."""
+    values = {
+        **dict.fromkeys(REVIEW_DETAILS),
+        "id": rid,
+        "learner_id": 5,
+        "scheduled_for": dt.datetime(2025, 7, 1, 13, 30),
+    }
     return Review.model_validate({**values, **fields})
 
 
@@ -122,12 +130,21 @@ def test_b2_blank_text_counts_as_blank() -> None:
     assert picsweb == {"registration_number": ("", "R")}
 
 
-def test_b2_onefile_update_body_has_only_the_changed_fields() -> None:
-    plan = plan_learner([qual(registration_date=D1, registration_number="R")], [], {}, [aim()], [])
-    assert plan.aim_updates[0].onefile_fields() == {
-        "RegistrationDate": "2024-10-01T00:00:00.000Z",
-        "RegistrationNumber": "R",
-    }
+def test_b2_onefile_changes_are_the_changed_fields_on_the_aim_as_read() -> None:
+    read = aim()
+    plan = plan_learner([qual(registration_date=D1, registration_number="R")], [], {}, [read], [])
+    assert plan.aim_updates[0].new_values == {"registration_date": D1, "registration_number": "R"}
+    assert plan.aim_updates[0].aim is read  # the update sends it whole, changes applied
+
+
+def test_a_field_a_thin_row_lacks_is_never_read_as_null() -> None:
+    """B1/B2 on an aim row without details: nothing is planned on either side."""
+    thin = LearningAim.model_validate({"id": 77, "user_id": 5, "standard_id": 501, "status": 0})
+    q = qual(registration_date=D1, registration_number="R", total_elements=3)
+    assert plan_qualification(q, thin) == ({}, {})
+    row = Review.model_validate({"id": 500, "scheduled_for": dt.datetime(2025, 7, 1, 13, 30)})
+    ours = pr(attended="Y", actual_date=dt.date(2025, 7, 1), trainee_signed_date=D1)
+    assert plan_reviews([ours], [row], OFFICERS) == ([], [])
 
 
 def test_b3_unmatched_aims_and_qualifications_are_left_alone() -> None:

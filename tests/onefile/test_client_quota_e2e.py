@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from app.loopback import serve_loopback as serve_http
-from app.onefile.client import OneFileClient
+from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
 from app.onefile.simulator import SimulatorConfig, create_simulator_app
 from tests.onefile.test_quota import max_in_window
@@ -22,6 +22,7 @@ async def test_fifty_workers_through_the_client_get_no_429() -> None:
             base_url=f"{url}{config.path_prefix}/",
             api_token="sim-token",
             quota=Quota(limit, period, margin=0.05),
+            centre=Centre(1, 1),
         )
         calls = 0
 
@@ -29,7 +30,7 @@ async def test_fifty_workers_through_the_client_get_no_429() -> None:
             nonlocal calls
             while calls < 70:
                 calls += 1
-                await client.learning_aims(learner_ids[i % len(learner_ids)])
+                await client.learning_aims_of(learner_ids[i % len(learner_ids)])
 
         await asyncio.gather(*(worker(i) for i in range(50)))
         await client.aclose()
@@ -49,10 +50,11 @@ async def test_a_session_expiring_mid_run_is_renewed() -> None:
             base_url=f"{url}{config.path_prefix}/",
             api_token="sim-token",
             quota=Quota(10_000, 1.0),
+            centre=Centre(1, 1),
         )
-        await client.learning_aims(ids[0])
+        await client.learning_aims_of(ids[0])
         sim.expire_sessions()
-        aims = await client.learning_aims(ids[1])
+        aims = await client.learning_aims_of(ids[1])
         await client.aclose()
     assert len(aims) == 1
     assert sim.count_calls(route="POST Authentication") == 2

@@ -47,7 +47,7 @@ class Sim:
     async def login(self) -> str:
         resp = await self.authenticate()
         assert resp.status_code == 200
-        self.sid = str(resp.json())
+        self.sid = resp.text.strip().strip('"')  # a JSON string or bare text (session_body)
         return self.sid
 
     async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
@@ -72,6 +72,7 @@ class Sim:
 
     async def assessor(self) -> int:
         body = {"OrganisationID": 1, "FirstName": "Ada", "LastName": "Assessor", "Role": 5}
+        body["Email"] = "ada@example.org"  # optional unless email_required
         return await self.new_id("User", body)
 
     async def placement(self) -> int:
@@ -385,7 +386,8 @@ async def test_duplicates_are_duplicates() -> None:
         rows = (
             await sim.post("Placement/Search/1/10", {"OrganisationID": 1, "MISID": "E1"})
         ).json()
-        assert len(rows) == 2 and set(rows[0]) == {"ID", "OrganisationID", "Name", "MISID"}
+        assert len(rows) == 2
+        assert set(rows[0]) == {"ID", "OrganisationID", "Name", "MISID", "Active"}
         assert (await sim.post("Placement/Search/1/10", {"MISID": "E1"})).status_code == 400
 
 

@@ -1,14 +1,14 @@
 -- Demo and benchmark tooling only: marks generated PICSWeb data as already enrolled.
 
 -- name: officers
-SELECT id, first_name, surname, ident FROM picsweb.officers ORDER BY id
+SELECT id, first_name, surname, ident, email FROM picsweb.officers ORDER BY id
 
 -- name: organisations
 SELECT id, name, ident FROM picsweb.organisations ORDER BY id
 
 -- name: enrollable_learners
 -- Learners rule A1 accepts, with the employer of rule A3 (most recent type P, else any).
-SELECT l.id, l.first_name, l.surname, l.email, l.main_officer_id,
+SELECT l.id, l.first_name, l.surname, l.email, l.main_officer_id, l.start_date,
        (SELECT p.organisation_id FROM picsweb.placements p
         WHERE p.learner_id = l.id
         ORDER BY (p.type = 'P') DESC, p.start_date DESC, p.id DESC LIMIT 1) AS organisation_id

@@ -20,3 +20,6 @@ INSERT INTO onefile_sync.schema_migrations (version, name, checksum) VALUES ($1,
 
 -- name: picsweb_tables
 SELECT table_name FROM information_schema.tables WHERE table_schema = 'picsweb'
+
+-- name: picsweb_columns
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'picsweb'

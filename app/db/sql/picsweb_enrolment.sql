@@ -41,7 +41,7 @@ UPDATE picsweb.learners SET onefile_user_id = $2, updated_at = now()
 WHERE id = $1 AND onefile_user_id IS DISTINCT FROM $2
 
 -- name: officer
-SELECT id, first_name, surname, ident, onefile_user_id FROM picsweb.officers WHERE id = $1
+SELECT id, first_name, surname, ident, email, onefile_user_id FROM picsweb.officers WHERE id = $1
 
 -- name: link_officer
 UPDATE picsweb.officers SET onefile_user_id = $2, updated_at = now()

@@ -67,6 +67,15 @@ JOIN picsweb.learners AS l ON l.onefile_user_id = seen.user_id
 WHERE s.learner_id = l.id
   AND (s.pending_job_id = $1 OR (s.last_job_id = $1 AND s.failed_at IS NULL))
 
+-- name: stored_onefile_modified
+-- Thin `User/Search` rows: for each of these users that is an enrolled learner (no row: not
+-- ours), the LastModified stored and when it was last exchanged (NULL: not known).
+SELECT l.onefile_user_id, s.onefile_modified_at, s.last_exchanged_at
+FROM picsweb.learners AS l
+LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
+LEFT JOIN onefile_sync.exchange_state AS s ON s.learner_id = l.id
+WHERE l.onefile_user_id = ANY($1::bigint[]) AND e.status IS DISTINCT FROM 'in_progress'
+
 -- name: mark_picsweb_changed
 -- Learners changed in PICSWeb since our last write, never exchanged, or failed last time.
 -- One statement; per learner it probes the learner_id indexes of each table.
@@ -167,9 +176,26 @@ SELECT count(*) FROM picsweb.reviews WHERE onefile_review_id IS NOT NULL
 -- name: clear_centre_reviews
 DELETE FROM onefile_sync.centre_reviews WHERE job_id = $1
 
+-- name: review_owners
+-- Thin centre-wide rows: the OneFile learner of each review, from PICSWeb's link or from
+-- what an earlier GET said ($1 OneFile review ids).
+SELECT r.onefile_review_id AS review_id, l.onefile_user_id AS learner_user_id
+FROM picsweb.reviews AS r
+JOIN picsweb.learners AS l ON l.id = r.learner_id
+WHERE r.onefile_review_id = ANY($1::bigint[]) AND l.onefile_user_id IS NOT NULL
+UNION
+SELECT o.review_id, o.learner_user_id
+FROM onefile_sync.review_owners AS o
+WHERE o.review_id = ANY($1::bigint[])
+
+-- name: remember_review_owners
+INSERT INTO onefile_sync.review_owners (review_id, learner_user_id)
+SELECT * FROM unnest($1::bigint[], $2::bigint[])
+ON CONFLICT (review_id) DO NOTHING
+
 -- name: centre_reviews_of
 SELECT learner_user_id, review_id, scheduled_for, end_time, assessor_id, status, started_on,
-       learner_signed_on
+       learner_signed_on, detailed
 FROM onefile_sync.centre_reviews
 WHERE job_id = $1 AND learner_user_id = ANY($2::bigint[])
 ORDER BY learner_user_id, review_id

@@ -20,3 +20,15 @@ SELECT l.id,
 FROM picsweb.learners AS l
 LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
 WHERE l.id = $1
+
+-- name: enrolment_officers
+-- The officers an enrolment of the learner may upload (A4: the main officer, the assessors of
+-- its qualifications, the officers of its reviews): linked to OneFile? and the email (A1).
+SELECT o.id, o.onefile_user_id IS NOT NULL AS linked, o.email
+FROM picsweb.officers AS o
+WHERE o.id IN (SELECT l.main_officer_id FROM picsweb.learners AS l WHERE l.id = $1
+               UNION
+               SELECT q.assessor_officer_id FROM picsweb.learner_qualifications AS q
+               WHERE q.learner_id = $1
+               UNION
+               SELECT r.officer_id FROM picsweb.reviews AS r WHERE r.learner_id = $1)

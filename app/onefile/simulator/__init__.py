@@ -2,10 +2,11 @@
 
 app = create_simulator_app(SimulatorConfig(rate_limit=5, rate_period=0.5))
 state: SimulatorState = app.state.sim
+realistic = create_simulator_app(SimulatorConfig.realistic(rate_limit=5))  # see config.py
 """
 
 from .app import create_simulator_app
-from .config import SimulatorConfig
+from .config import REALISTIC, SimulatorConfig
 from .state import CallRecord, SimulatorState
 
-__all__ = ["CallRecord", "SimulatorConfig", "SimulatorState", "create_simulator_app"]
+__all__ = ["REALISTIC", "CallRecord", "SimulatorConfig", "SimulatorState", "create_simulator_app"]

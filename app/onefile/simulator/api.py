@@ -1,26 +1,37 @@
-"""The OneFile API v2.1 calls: validation and effects on the state (no I/O here)."""
+"""The OneFile API v2.1 calls: validation and effects on the state (no I/O here).
+
+Handlers decide what a call does and answers; `dialect.py` shapes how the answer looks (thin
+rows, page caps, date serving) under the live configuration.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from .config import SimulatorConfig
-from .state import REVIEW_SCHEDULED, ROLE_ASSESSOR, ROLE_LEARNER, SimulatorState
-from .wire import ApiError, Record, bad, check_fields, path_int, to_wire
+from .dialect import Dialect
+from .state import (
+    ASSESSOR_ROLES,
+    REVIEW_SCHEDULED,
+    ROLE_ASSESSOR,
+    ROLE_LEARNER,
+    ROLE_TRAINEE_ASSESSOR,
+    SimulatorState,
+)
+from .wire import ApiError, Record, bad, check_fields, path_int
 
 NO_BODY = object()  # payload of a 204
 Reply = tuple[int, Any]
 Handler = Callable[["Ctx", tuple[int, ...], Any], Reply]
-MAX_PAGE_SIZE = 1000
 
 
 @dataclass(slots=True)
 class Ctx:
     state: SimulatorState
     config: SimulatorConfig
+    dialect: Dialect
 
 
 # ---- field sets ----------------------------------------------------------------------------
@@ -28,30 +39,34 @@ class Ctx:
 USER_KINDS: dict[str, str] = {
     "OrganisationID": "int", "FirstName": "str", "LastName": "str", "Email": "str",
     "Role": "int", "DefaultAssessorID": "int", "ClassroomID": "int", "PlacementID": "int",
-    "MISID": "str", "Telephone": "str", "MobileNumber": "str", "DOB": "date", "ULN": "str",
-    "NINO": "str", "StartOn": "date", "PlannedEndDate": "date", "L12": "code", "L13": "code",
+    "MISID": "str", "Telephone": "str", "MobileNumber": "str", "DOB": "day", "ULN": "str",
+    "NINO": "str", "StartOn": "day", "PlannedEndDate": "day", "L12": "code", "L13": "code",
     "L15": "code",
 }  # fmt: skip
 LEARNER_ONLY = ("DefaultAssessorID", "ClassroomID", "PlacementID")
 ASSESSOR_KINDS = {k: v for k, v in USER_KINDS.items() if k not in LEARNER_ONLY}
-MANDATORY = {
-    ROLE_LEARNER: (
-        "OrganisationID", "FirstName", "LastName", "Email", "Role", "DefaultAssessorID",
-        "ClassroomID", "PlacementID",
-    ),
-    ROLE_ASSESSOR: ("OrganisationID", "FirstName", "LastName", "Role"),
-}  # fmt: skip
+LEARNER_MANDATORY = (
+    "OrganisationID", "FirstName", "LastName", "Email", "Role", "DefaultAssessorID",
+    "ClassroomID", "PlacementID",
+)  # fmt: skip
+# Served by GET User/{id} but never written by an update: equal values are ignored, a
+# different id is a 400 (LastModified, which OneFile sets, is ignored whatever its value).
+USER_ID_FIELDS = ("ID", "Role")
+USER_IGNORED = ("LastModified",)
 USER_FILTER = {
     "OrganisationID": "int", "Role": "int", "MISID": "str", "FirstName": "str",
     "LastName": "str", "LastModified": "date",
 }  # fmt: skip
-PLACEMENT_KINDS = {"OrganisationID": "int", "Name": "str", "MISID": "str"}
+PLACEMENT_FILTER = {"OrganisationID": "int", "Name": "str", "MISID": "str"}
+PLACEMENT_KINDS = {**PLACEMENT_FILTER, "Active": "bool"}
 AIM_UPDATE_KINDS = {
-    "StartDate": "date", "PlannedEnd": "date", "RegistrationNumber": "str",
-    "RegistrationDate": "date", "AchievedDate": "date", "ClaimedDate": "date",
-    "CertificateAppliedDate": "date", "CertificateReceivedDate": "date",
+    "StartDate": "day", "PlannedEnd": "day", "RegistrationNumber": "str",
+    "RegistrationDate": "day", "AchievedDate": "day", "ClaimedDate": "day",
+    "CertificateAppliedDate": "day", "CertificateReceivedDate": "day",
     "TotalElements": "int", "ElementsDone": "int", "Progress": "num",
 }  # fmt: skip
+AIM_ID_FIELDS = ("ID", "UserID", "StandardID", "LeadAssessorID")
+AIM_IGNORED = ("Status",)
 VISIT_KINDS = {
     "LearnerID": "int", "OrganisationID": "int", "DateFrom": "date", "DateTo": "date",
     "VisitTypeID": "int", "AssessorID": "int",
@@ -77,20 +92,43 @@ def _organisation(ctx: Ctx, fields: Mapping[str, Any]) -> None:
         raise bad(f"OrganisationID {org} is not a centre of this customer")
 
 
-def _role(ctx: Ctx, field: str, user_id: Any, role: int) -> None:
-    if user_id is not None and not ctx.state.has_role(user_id, role):
-        what = "a learner (Role 1)" if role == ROLE_LEARNER else "an assessor (Role 5)"
-        raise bad(f"{field} {user_id} is not {what}")
+def _learner(ctx: Ctx, field: str, user_id: Any) -> None:
+    if user_id is not None and not ctx.state.has_role(user_id, ROLE_LEARNER):
+        raise bad(f"{field} {user_id} is not a learner (Role 1)")
 
 
-def _page(rows: Iterable[Record], params: tuple[int, ...]) -> Reply:
-    page, size = params[-2], params[-1]
-    if page < 1:
-        raise bad("page numbers start at 1")
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise bad(f"page size must be between 1 and {MAX_PAGE_SIZE}")
-    chunk = [to_wire(r) for r in islice(rows, (page - 1) * size, page * size)]
+def _assessor(ctx: Ctx, field: str, user_id: Any) -> None:
+    if user_id is not None and not ctx.state.is_assessor(user_id):
+        raise bad(f"{field} {user_id} is not an assessor (Role 5 or 4)")
+
+
+def _page(ctx: Ctx, entity: str, rows: Iterable[Record], params: tuple[int, ...]) -> Reply:
+    chunk = ctx.dialect.page(entity, rows, page=params[-2], size=params[-1])
     return (200, chunk) if chunk else (204, NO_BODY)
+
+
+def _without_read_only(
+    body: Mapping[str, Any],
+    current: Record,
+    id_fields: Iterable[str],
+    ignored: Iterable[str],
+) -> dict[str, Any]:
+    """An update body minus the read-only fields a client copied from GET: an id field must
+    equal the record's (else 400), an ignored field may hold anything."""
+    rest = dict(body)
+    for name in id_fields:
+        if name in rest and rest.pop(name) != current[name]:
+            raise bad(f"{name} is read-only")
+    for name in ignored:
+        rest.pop(name, None)
+    return rest
+
+
+def _replaced(ctx: Ctx, writable: Iterable[str], fields: Record) -> Record:
+    """With update_replaces every writable field absent from the body is cleared."""
+    if not ctx.config.update_replaces:
+        return fields
+    return dict.fromkeys(writable) | fields
 
 
 def _not_found(what: str, ident: int) -> ApiError:
@@ -100,11 +138,18 @@ def _not_found(what: str, ident: int) -> ApiError:
 # ---- users ---------------------------------------------------------------------------------
 
 
+def _mandatory(ctx: Ctx, role: int) -> tuple[str, ...]:
+    if role == ROLE_LEARNER:
+        return LEARNER_MANDATORY
+    others = ("OrganisationID", "FirstName", "LastName", "Role")
+    return (*others, "Email") if ctx.config.email_required else others
+
+
 def _check_user(ctx: Ctx, f: Mapping[str, Any]) -> None:
     _organisation(ctx, f)
     if f.get("ClassroomID") is not None and f["ClassroomID"] not in ctx.config.classroom_ids:
         raise bad(f"ClassroomID {f['ClassroomID']} is unknown")
-    _role(ctx, "DefaultAssessorID", f.get("DefaultAssessorID"), ROLE_ASSESSOR)
+    _assessor(ctx, "DefaultAssessorID", f.get("DefaultAssessorID"))
     if f.get("PlacementID") is not None and not ctx.state.has_placement(f["PlacementID"]):
         raise bad(f"PlacementID {f['PlacementID']} is unknown")
     email = f.get("Email")
@@ -119,18 +164,39 @@ def _role_of_new_user(body: Mapping[str, Any]) -> int:
     role = body.get("Role")
     if role is None:
         raise bad("missing mandatory field(s): Role")
-    if isinstance(role, bool) or role not in (ROLE_LEARNER, ROLE_ASSESSOR):
-        raise bad("Role must be 1 (learner) or 5 (assessor)")
+    if isinstance(role, bool) or role not in (ROLE_LEARNER, *sorted(ASSESSOR_ROLES)):
+        raise bad(
+            f"Role must be {ROLE_LEARNER} (learner), {ROLE_TRAINEE_ASSESSOR} (trainee assessor)"
+            f" or {ROLE_ASSESSOR} (assessor)"
+        )
     return int(role)
+
+
+def _check_new_learner(ctx: Ctx, f: Mapping[str, Any]) -> None:
+    """Refusals OneFile may make when a learner is created (help centre; docs/onefile-api.md)."""
+    placement = ctx.state.raw_placement(f["PlacementID"])
+    if ctx.config.inactive_placement_refused and placement is not None and not placement["Active"]:
+        raise bad(f"PlacementID {f['PlacementID']} is not an active placement")
+    if ctx.config.duplicate_misid_refused:
+        assessor = ctx.state.raw_user(f["DefaultAssessorID"])
+        shared = ctx.state.users_sharing_misid(assessor["MISID"] if assessor else None)
+        if shared >= 2:
+            raise bad(
+                f"DefaultAssessorID {f['DefaultAssessorID']}: {shared} users share its MIS value"
+            )
 
 
 def create_user(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     body = _object(body)
     role = _role_of_new_user(body)
     kinds = USER_KINDS if role == ROLE_LEARNER else ASSESSOR_KINDS
-    fields = check_fields(body, kinds, mandatory=MANDATORY[role])
+    fields = check_fields(
+        body, kinds, mandatory=_mandatory(ctx, role), day_of=ctx.dialect.day_written
+    )
     _check_user(ctx, fields)
-    return 200, to_wire(ctx.state.insert_user(fields))
+    if role == ROLE_LEARNER:
+        _check_new_learner(ctx, fields)
+    return 200, ctx.dialect.record(ctx.state.insert_user(fields))
 
 
 def _user(ctx: Ctx, user_id: int) -> Record:
@@ -141,20 +207,21 @@ def _user(ctx: Ctx, user_id: int) -> Record:
 
 
 def get_user(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
-    return 200, to_wire(_user(ctx, params[0]))
+    return 200, ctx.dialect.record(_user(ctx, params[0]))
 
 
 def update_user(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     user = _user(ctx, params[0])
-    body = _object(body)
-    for name in ("ID", "LastModified"):
-        if name in body:
-            raise bad(f"{name} is read-only")
     role = user["Role"]
-    if "Role" in body and body["Role"] != role:
-        raise bad("Role cannot be changed")
-    fields = check_fields(body, USER_KINDS if role == ROLE_LEARNER else ASSESSOR_KINDS)
-    cleared = [k for k in MANDATORY[role] if k in fields and fields[k] in (None, "")]
+    # An assessor's record is served with the learner-only fields null: ids like any other.
+    kinds = USER_KINDS if role == ROLE_LEARNER else ASSESSOR_KINDS
+    id_fields = USER_ID_FIELDS if role == ROLE_LEARNER else (*USER_ID_FIELDS, *LEARNER_ONLY)
+    writable = {k: v for k, v in kinds.items() if k != "Role"}
+    rest = _without_read_only(_object(body), user, id_fields, USER_IGNORED)
+    fields = check_fields(rest, writable, day_of=ctx.dialect.day_written)
+    fields = _replaced(ctx, writable, fields)
+    mandatory = _mandatory(ctx, role)
+    cleared = [k for k in mandatory if k in fields and fields[k] in (None, "")]
     if cleared:
         raise bad(f"mandatory field(s) cannot be cleared: {', '.join(cleared)}")
     _check_user(ctx, fields)
@@ -165,18 +232,18 @@ def update_user(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
 def search_users(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     flt = check_fields(_object(body), USER_FILTER, what="filter field")
     _organisation(ctx, flt)
-    return _page(ctx.state.search_users(flt), params)
+    return _page(ctx, "User", ctx.state.search_users(flt), params)
 
 
 def assign_lead_assessor(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     assessor = _user(ctx, params[0])
-    if assessor["Role"] != ROLE_ASSESSOR:
-        raise bad(f"User {assessor['ID']} is not an assessor (Role 5)")
+    if assessor["Role"] not in ASSESSOR_ROLES:
+        raise bad(f"User {assessor['ID']} is not an assessor (Role 5 or 4)")
     kinds = {"LearnerID": "int", "Level": "int", "StandardID": "int"}
     f = check_fields(_object(body), kinds, mandatory=kinds)
     if f["Level"] != 3:
         raise bad("Level must be 3 (lead assessor)")
-    _role(ctx, "LearnerID", f["LearnerID"], ROLE_LEARNER)
+    _learner(ctx, "LearnerID", f["LearnerID"])
     if f["StandardID"] not in ctx.config.standards:
         raise bad(f"StandardID {f['StandardID']} is unknown")
     aims = [
@@ -196,15 +263,22 @@ def create_placement(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     f = check_fields(_object(body), PLACEMENT_KINDS, mandatory=("Name",))
     _organisation(ctx, f)
     f["OrganisationID"] = ctx.config.organisation_id
-    return 200, ctx.state.insert_placement(f)
+    return 200, ctx.dialect.placement_created(ctx.state.insert_placement(f))
+
+
+def get_placement(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
+    placement = ctx.state.raw_placement(params[0])
+    if placement is None:
+        raise _not_found("Placement", params[0])
+    return 200, ctx.dialect.record(placement)
 
 
 def search_placements(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     flt = check_fields(
-        _object(body), PLACEMENT_KINDS, mandatory=("OrganisationID",), what="filter field"
+        _object(body), PLACEMENT_FILTER, mandatory=("OrganisationID",), what="filter field"
     )
     _organisation(ctx, flt)
-    return _page(ctx.state.search_placements(flt), params)
+    return _page(ctx, "Placement", ctx.state.search_placements(flt), params)
 
 
 def assign_standard(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
@@ -218,7 +292,7 @@ def assign_standard(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
 
 def search_aims(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     flt = check_fields(_object(body), {"UserID": "int"}, mandatory=("UserID",), what="filter field")
-    return _page(ctx.state.aims_of(flt["UserID"]), params)
+    return _page(ctx, "LearningAim", ctx.state.aims_of(flt["UserID"]), params)
 
 
 def _aim(ctx: Ctx, aim_id: int) -> Record:
@@ -229,16 +303,16 @@ def _aim(ctx: Ctx, aim_id: int) -> Record:
 
 
 def get_aim(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
-    return 200, to_wire(_aim(ctx, params[0]))
+    return 200, ctx.dialect.record(_aim(ctx, params[0]))
 
 
 def update_aim(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     aim = _aim(ctx, params[0])
-    body = _object(body)
-    for name in ("ID", "UserID", "StandardID", "LeadAssessorID"):
-        if name in body:
-            raise bad(f"{name} is read-only")
-    f = check_fields(body, AIM_UPDATE_KINDS)
+    rest = _without_read_only(_object(body), aim, AIM_ID_FIELDS, AIM_IGNORED)
+    f = check_fields(rest, AIM_UPDATE_KINDS, day_of=ctx.dialect.day_written)
+    # Progress is OneFile's own figure: a replace does not clear it; it follows the elements
+    # when they allow (state.update_aim), as in a merge.
+    f = _replaced(ctx, (k for k in AIM_UPDATE_KINDS if k != "Progress"), f)
     for name in ("TotalElements", "ElementsDone"):
         if f.get(name) is not None and f[name] < 0:
             raise bad(f"{name} must not be negative")
@@ -253,19 +327,19 @@ def update_aim(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
 
 def create_visit(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     f = check_fields(_object(body), VISIT_KINDS, mandatory=VISIT_KINDS)
-    _role(ctx, "LearnerID", f["LearnerID"], ROLE_LEARNER)
+    _learner(ctx, "LearnerID", f["LearnerID"])
     _organisation(ctx, f)
     if f["DateTo"] <= f["DateFrom"]:
         raise bad("DateTo must be after DateFrom")
     if f["VisitTypeID"] not in ctx.config.visit_type_ids:
         raise bad(f"VisitTypeID {f['VisitTypeID']} is unknown")
-    _role(ctx, "AssessorID", f["AssessorID"], ROLE_ASSESSOR)
+    _assessor(ctx, "AssessorID", f["AssessorID"])
     return 200, ctx.state.insert_visit(f)
 
 
 def create_review(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     f = check_fields(_object(body), REVIEW_KINDS, mandatory=REVIEW_KINDS)
-    _role(ctx, "LearnerID", f["LearnerID"], ROLE_LEARNER)
+    _learner(ctx, "LearnerID", f["LearnerID"])
     if f["Status"] != REVIEW_SCHEDULED:
         raise bad("Status must be 1 (scheduled)")
     visit = ctx.state.raw_visit(f["VisitID"])
@@ -273,7 +347,7 @@ def create_review(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
         raise bad(f"VisitID {f['VisitID']} is unknown")
     if visit["LearnerID"] != f["LearnerID"]:
         raise bad(f"VisitID {f['VisitID']} belongs to another learner")
-    _role(ctx, "AssessorID", f["AssessorID"], ROLE_ASSESSOR)
+    _assessor(ctx, "AssessorID", f["AssessorID"])
     review_id = ctx.state.insert_review(
         f["LearnerID"],
         Status=REVIEW_SCHEDULED,
@@ -289,6 +363,8 @@ def search_reviews(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
         _object(body), {"LearnerID": "int", "OrganisationID": "int"}, what="filter field"
     )
     _organisation(ctx, flt)
+    if ctx.config.review_search_needs_centre and flt.get("OrganisationID") is None:
+        raise bad("missing mandatory field(s): OrganisationID")
     rows: Iterator[Record]
     if flt.get("LearnerID") is not None:
         rows = ctx.state.reviews_of(flt["LearnerID"])
@@ -296,14 +372,14 @@ def search_reviews(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
         rows = ctx.state.reviews_of_centre(flt["OrganisationID"])
     else:
         raise bad("missing mandatory field(s): LearnerID or OrganisationID")
-    return _page(rows, params)
+    return _page(ctx, "Review", rows, params)
 
 
 def get_review(ctx: Ctx, params: tuple[int, ...], body: Any) -> Reply:
     review = ctx.state.raw_review(params[0])
     if review is None:
         raise _not_found("Review", params[0])
-    return 200, to_wire(review)
+    return 200, ctx.dialect.record(review)
 
 
 # ---- routing -------------------------------------------------------------------------------
@@ -335,6 +411,7 @@ ROUTES: tuple[RouteDef, ...] = (
     _r("POST", "User/{id}/Assign", assign_lead_assessor),
     _r("POST", "Placement", create_placement),
     _r("POST", "Placement/Search/{page}/{size}", search_placements),
+    _r("GET", "Placement/{id}", get_placement, body=False),
     _r("POST", "Standard/{id}/Assign/{learner}", assign_standard, body=False),
     _r("POST", "LearningAim/Search/{page}/{size}", search_aims),
     _r("GET", "LearningAim/{id}", get_aim, body=False),

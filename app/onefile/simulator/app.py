@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from . import api
 from .config import SimulatorConfig
+from .dialect import Dialect
 from .state import Session, SimulatorState, retry_after_header
 from .wire import ApiError, dumps
 
@@ -43,7 +44,8 @@ class Simulator:
         self.config = config
         self.state = state
         self.rng = random.Random(config.seed)
-        self.ctx = api.Ctx(state, config)
+        self.dialect = Dialect(config)
+        self.ctx = api.Ctx(state, config, self.dialect)
 
     # ---- the OneFile API ---------------------------------------------------------------
 
@@ -78,7 +80,7 @@ class Simulator:
             session = state.sessions.get(request.headers.get("x-tokenid") or "")
             if session is None:
                 await self._latency()
-                return _message(401, "Authorization has been denied for this request.")
+                return self._session_refused()
             token = session.token
         assert token is not None
         # 2. The rate limit, at arrival time; a refused call counts too.
@@ -112,10 +114,12 @@ class Simulator:
         state, cfg = self.state, self.config
         if route is api.AUTHENTICATION:
             token = request.headers["x-customertoken"]
-            return _json(200, state.open_session(token, now))
+            sid = state.open_session(token, now)
+            # Labelled JSON whatever the dialect: OneFile's header need not match its body.
+            return Response(self.dialect.session_body(sid), 200, media_type=JSON)
         assert session is not None
         if session.expired or now - session.issued >= cfg.session_ttl:
-            return _message(401, "Authorization has been denied for this request.")
+            return self._session_refused()
         body: Any = None
         if route.takes_body:
             raw = await request.body()
@@ -131,6 +135,10 @@ class Simulator:
         except ApiError as err:
             return _message(err.status, err.message)
         return _json(status, payload)
+
+    def _session_refused(self) -> Response:
+        status = self.dialect.session_refused_status
+        return _message(status, "Authorization has been denied for this request.")
 
     async def _latency(self) -> None:
         cfg = self.config

@@ -1,32 +1,41 @@
-"""In-memory OneFile: records, indexes, sessions, rate windows and the call log."""
+"""In-memory OneFile: records, indexes, sessions, rate windows and the call log.
+
+The state knows nothing of how this OneFile answers (`dialect.py` does): it holds one truth.
+Date-only fields are calendar dates here; the read helpers hand them to tests as midnight UTC
+of that date whatever the serving mode (`.date()` gives the date), as they always have.
+"""
 
 from __future__ import annotations
 
+import base64
 import bisect
 import datetime as dt
 import math
 import random
+import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .wire import Record, coerce_instant, now_ms, to_wire
+from .wire import Record, as_midnight_utc, coerce_day, coerce_instant, now_ms, to_wire
 
 ROLE_LEARNER = 1
+ROLE_TRAINEE_ASSESSOR = 4
 ROLE_ASSESSOR = 5
+ASSESSOR_ROLES = frozenset({ROLE_ASSESSOR, ROLE_TRAINEE_ASSESSOR})
 REVIEW_SCHEDULED = 1
+AIM_STATUS_DEFAULT = 0
 
 USER_FIELDS = (
     "ID", "OrganisationID", "FirstName", "LastName", "Email", "Role", "DefaultAssessorID",
     "ClassroomID", "PlacementID", "MISID", "Telephone", "MobileNumber", "DOB", "ULN", "NINO",
     "StartOn", "PlannedEndDate", "L12", "L13", "L15", "LastModified",
 )  # fmt: skip
-USER_DATES = frozenset({"DOB", "StartOn", "PlannedEndDate", "LastModified"})
-PLACEMENT_FIELDS = ("ID", "OrganisationID", "Name", "MISID")
-AIM_DATES = (
+USER_DAYS = ("DOB", "StartOn", "PlannedEndDate")  # date-only: held as calendar dates
+PLACEMENT_FIELDS = ("ID", "OrganisationID", "Name", "MISID", "Active")
+AIM_DAYS = (
     "StartDate", "PlannedEnd", "RegistrationDate", "AchievedDate", "ClaimedDate",
     "CertificateAppliedDate", "CertificateReceivedDate",
 )  # fmt: skip
@@ -34,7 +43,9 @@ AIM_FIELDS = (
     "ID", "UserID", "StandardID", "StartDate", "PlannedEnd", "RegistrationNumber",
     "RegistrationDate", "AchievedDate", "ClaimedDate", "CertificateAppliedDate",
     "CertificateReceivedDate", "TotalElements", "ElementsDone", "Progress", "LeadAssessorID",
+    "Status",
 )  # fmt: skip
+DAY_FIELDS = frozenset(USER_DAYS + AIM_DAYS)
 VISIT_FIELDS = (
     "ID", "LearnerID", "OrganisationID", "DateFrom", "DateTo", "VisitTypeID", "AssessorID",
 )  # fmt: skip
@@ -78,8 +89,32 @@ def _blank(fields: tuple[str, ...], **values: Any) -> Record:
     return record
 
 
-def _coerce(record: Mapping[str, Any], dates: frozenset[str] | tuple[str, ...]) -> Record:
-    return {k: coerce_instant(v) if k in dates and v is not None else v for k, v in record.items()}
+def _coerce(
+    record: Mapping[str, Any], *, days: tuple[str, ...] = (), instants: tuple[str, ...] = ()
+) -> Record:
+    """Seeding input → held values: `days` as calendar dates, `instants` as aware UTC."""
+    out = dict(record)
+    for name, value in record.items():
+        if value is not None and name in days:
+            out[name] = coerce_day(value)
+        elif value is not None and name in instants:
+            out[name] = coerce_instant(value)
+    return out
+
+
+def _read(record: Record) -> Record:
+    """A copy for tests: date-only fields as midnight UTC of their date (see the docstring)."""
+    return {
+        k: as_midnight_utc(v) if k in DAY_FIELDS and v is not None else v for k, v in record.items()
+    }
+
+
+def new_session_id() -> str:
+    """Looks like OneFile's: a long base64 text holding "/" and "+", ending in "="."""
+    while True:
+        sid = base64.b64encode(secrets.token_bytes(47)).decode()  # 47 bytes: one "=" of padding
+        if "/" in sid and "+" in sid:
+            return sid
 
 
 class SimulatorState:
@@ -113,6 +148,14 @@ class SimulatorState:
         user = self._users.get(user_id) if isinstance(user_id, int) else None
         return user is not None and user["Role"] == role
 
+    def is_assessor(self, user_id: Any) -> bool:
+        """An assessor (Role 5) or a trainee assessor (Role 4)."""
+        user = self._users.get(user_id) if isinstance(user_id, int) else None
+        return user is not None and user["Role"] in ASSESSOR_ROLES
+
+    def users_sharing_misid(self, misid: str | None) -> int:
+        return 0 if misid is None else len(self._users_by_misid.get(misid, ()))
+
     def raw_user(self, user_id: int) -> Record | None:
         return self._users.get(user_id)
 
@@ -124,6 +167,9 @@ class SimulatorState:
 
     def raw_review(self, review_id: int) -> Record | None:
         return self._reviews.get(review_id)
+
+    def raw_placement(self, placement_id: int) -> Record | None:
+        return self._placements.get(placement_id)
 
     def has_placement(self, placement_id: int) -> bool:
         return placement_id in self._placements
@@ -153,17 +199,20 @@ class SimulatorState:
         record.update(fields)
         self.touch(user_id)
 
-    def insert_placement(self, fields: Mapping[str, Any]) -> int:
+    def insert_placement(self, fields: Mapping[str, Any]) -> Record:
         pid = self._new_id("placement")
-        self._placements[pid] = record = _blank(PLACEMENT_FIELDS, **fields, ID=pid)
+        record = _blank(PLACEMENT_FIELDS, **fields, ID=pid)
+        record["Active"] = bool(record["Active"])  # not sent: inactive
+        self._placements[pid] = record
         if record["MISID"] is not None:
             self._placements_by_misid.setdefault(record["MISID"], []).append(pid)
-        return pid
+        return record
 
     def insert_aim(self, user_id: int, standard_id: int, **fields: Any) -> int:
         aid = self._new_id("aim")
+        values = {"Status": AIM_STATUS_DEFAULT, **fields}
         self._aims[aid] = _blank(
-            AIM_FIELDS, **fields, ID=aid, UserID=user_id, StandardID=standard_id
+            AIM_FIELDS, **values, ID=aid, UserID=user_id, StandardID=standard_id
         )
         self._aims_by_user.setdefault(user_id, []).append(aid)
         self.touch(user_id)
@@ -244,12 +293,13 @@ class SimulatorState:
     # ---- sessions, rate windows, call log ------------------------------------------------
 
     def open_session(self, token: str, now: float) -> str:
-        sid = uuid.uuid4().hex
+        sid = new_session_id()
         self.sessions[sid] = Session(token, now)
         return sid
 
     def expire_sessions(self) -> None:
-        """Every open session is refused from now on (401): the client must re-authenticate."""
+        """Every open session is refused from now on (401 or 403, as configured): the client
+        must re-authenticate."""
         for session in self.sessions.values():
             session.expired = True
 
@@ -287,21 +337,27 @@ class SimulatorState:
 
     # ---- read helpers for tests ----------------------------------------------------------
 
+    # Date-only fields come back as midnight UTC of their date in every serving mode;
+    # date-times as aware UTC datetimes.
+
     def users(self, role: int | None = None) -> list[Record]:
-        return [dict(u) for u in self._users.values() if role is None or u["Role"] == role]
+        return [_read(u) for u in self._users.values() if role is None or u["Role"] == role]
 
     def user(self, user_id: int) -> Record:
-        return dict(self._users[user_id])
+        return _read(self._users[user_id])
 
     def placements(self) -> list[Record]:
         return [dict(p) for p in self._placements.values()]
 
+    def placement(self, placement_id: int) -> Record:
+        return dict(self._placements[placement_id])
+
     def learning_aims(self, user_id: int | None = None) -> list[Record]:
         rows = self._aims.values() if user_id is None else self.aims_of(user_id)
-        return [dict(a) for a in rows]
+        return [_read(a) for a in rows]
 
     def learning_aim(self, aim_id: int) -> Record:
-        return dict(self._aims[aim_id])
+        return _read(self._aims[aim_id])
 
     def visits(self) -> list[Record]:
         return [dict(v) for v in self._visits.values()]
@@ -333,6 +389,7 @@ class SimulatorState:
         }
 
     def dump(self) -> dict[str, list[Record]]:
+        """Every record as JSON values; date-only fields as midnight UTC in every mode."""
         return {
             "users": [to_wire(u) for u in self._users.values()],
             "placements": [to_wire(p) for p in self._placements.values()],
@@ -344,21 +401,37 @@ class SimulatorState:
     # ---- seeding helpers (no API calls; no validation beyond date coercion) ---------------
 
     def add_user(self, record: Mapping[str, Any]) -> int:
-        """A user created in OneFile (PascalCase fields; dates as datetime, date or text)."""
-        fields = _coerce({k: v for k, v in record.items() if k != "ID"}, USER_DATES)
+        """A user created in OneFile (PascalCase fields; Role 1, 4, 5 or any other). Date-only
+        fields as a date, or a datetime / text taken as its UTC date; LastModified an instant."""
+        fields = _coerce(
+            {k: v for k, v in record.items() if k != "ID"},
+            days=USER_DAYS,
+            instants=("LastModified",),
+        )
         stamp = fields.pop("LastModified", None)
         created = self.insert_user(fields)
         if stamp is not None:
             created["LastModified"] = stamp
         return int(created["ID"])
 
-    def add_placement(self, name: str, misid: str | None = None, organisation_id: int = 1) -> int:
-        return self.insert_placement(
-            {"OrganisationID": organisation_id, "Name": name, "MISID": misid}
+    def add_placement(
+        self,
+        name: str,
+        misid: str | None = None,
+        organisation_id: int = 1,
+        *,
+        active: bool = True,
+    ) -> int:
+        """An employer made in OneFile: active unless said otherwise (an inactive one makes
+        learner creation fail when `inactive_placement_refused` is on)."""
+        record = self.insert_placement(
+            {"OrganisationID": organisation_id, "Name": name, "MISID": misid, "Active": active}
         )
+        return int(record["ID"])
 
     def add_learning_aim(self, user_id: int, standard_id: int, **fields: Any) -> int:
-        return self.insert_aim(user_id, standard_id, **_coerce(fields, AIM_DATES))
+        """Date-only fields as in `add_user`; Status defaults to 0."""
+        return self.insert_aim(user_id, standard_id, **_coerce(fields, days=AIM_DAYS))
 
     def add_review(
         self,
@@ -371,7 +444,7 @@ class SimulatorState:
         after ScheduledFor; other review fields may be given (StartedOn=..., Status=...)."""
         start = coerce_instant(scheduled_for)
         values: Record = {"Status": REVIEW_SCHEDULED, "EndTime": start + dt.timedelta(hours=1)}
-        values.update(_coerce(fields, REVIEW_DATES))
+        values.update(_coerce(fields, instants=REVIEW_DATES))
         return self.insert_review(learner_id, ScheduledFor=start, AssessorID=assessor_id, **values)
 
     def seed_learners(
@@ -421,7 +494,7 @@ class SimulatorState:
         unknown = set(fields) - set(AIM_FIELDS[3:])
         if unknown:
             raise KeyError(f"not learning aim fields: {sorted(unknown)}")
-        self.update_aim(aim_id, _coerce(fields, AIM_DATES))
+        self.update_aim(aim_id, _coerce(fields, days=AIM_DAYS))
 
     def _change_review(self, review_id: int, **fields: Any) -> None:
         review = self._reviews[review_id]

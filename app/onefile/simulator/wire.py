@@ -1,15 +1,24 @@
-"""Wire format of the simulated OneFile API: dates, errors and field checks."""
+"""Wire format of the simulated OneFile API: dates, errors and field checks.
+
+Date-times (ScheduledFor, LastModified, …) are held as aware UTC datetimes. Date-only values
+(a learning aim's StartDate, a user's DOB, …) are held as calendar dates (`datetime.date`), so
+that serving them as midnight UTC or as UK midnight is exact either way and a value written in
+one form never moves by a day.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
+UK = ZoneInfo("Europe/London")
 Record = dict[str, Any]
+DayOf = Callable[[dt.datetime], dt.date]
 
 _INSTANT = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})", re.ASCII
@@ -55,6 +64,34 @@ def parse_instant(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{base}.{micro}{zone}").astimezone(UTC)
 
 
+def format_day(day: dt.date, *, uk_midnight: bool = False) -> str:
+    """A date-only value on the wire: midnight UTC of the day, or the instant of UK midnight
+    (5 May 2026 → 2026-05-04T23:00:00.000Z; 5 January → 2026-01-05T00:00:00.000Z)."""
+    zone = UK if uk_midnight else UTC
+    return format_instant(dt.datetime(day.year, day.month, day.day, tzinfo=zone))
+
+
+def utc_day(instant: dt.datetime) -> dt.date:
+    """The calendar date of an instant in UTC (a date-only value read as OneFile first was)."""
+    return instant.astimezone(UTC).date()
+
+
+def uk_day(instant: dt.datetime) -> dt.date:
+    """The calendar date of an instant in UK time."""
+    return instant.astimezone(UK).date()
+
+
+def as_midnight_utc(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def coerce_day(value: dt.datetime | dt.date | str) -> dt.date:
+    """For state helpers: a date, or an aware datetime / OneFile text taken as its UTC date."""
+    if isinstance(value, dt.datetime | str):
+        return utc_day(coerce_instant(value))
+    return value
+
+
 def coerce_instant(value: dt.datetime | dt.date | str) -> dt.datetime:
     """For state helpers: a datetime (aware), a date (midnight UTC) or OneFile text."""
     if isinstance(value, dt.datetime):
@@ -66,8 +103,17 @@ def coerce_instant(value: dt.datetime | dt.date | str) -> dt.datetime:
     return parse_instant(value)
 
 
-def to_wire(record: Mapping[str, Any]) -> Record:
-    return {k: format_instant(v) if isinstance(v, dt.datetime) else v for k, v in record.items()}
+def to_wire(record: Mapping[str, Any], *, uk_midnight: bool = False) -> Record:
+    """A record as JSON-ready values: instants as OneFile writes them, dates per `format_day`."""
+    return {k: _wire_value(v, uk_midnight) for k, v in record.items()}
+
+
+def _wire_value(value: Any, uk_midnight: bool) -> Any:
+    if isinstance(value, dt.datetime):  # before dt.date: a datetime is a date too
+        return format_instant(value)
+    if isinstance(value, dt.date):
+        return format_day(value, uk_midnight=uk_midnight)
+    return value
 
 
 def dumps(payload: Any) -> bytes:
@@ -75,8 +121,9 @@ def dumps(payload: Any) -> bytes:
 
 
 # ---- field checks ------------------------------------------------------------------------
-# Kinds: "int" (JSON integer), "str" (non-empty text), "date" (ISO-8601 instant),
-# "num" (JSON number), "code" (text or integer: ILR codes such as L12/L13/L15).
+# Kinds: "int" (JSON integer), "str" (non-empty text), "date" (ISO-8601 instant), "day" (a
+# date-only value: an ISO-8601 instant, kept as the calendar date `day_of` gives), "num" (JSON
+# number), "bool" (JSON true/false), "code" (text or integer: ILR codes such as L12/L13/L15).
 
 
 def check_fields(
@@ -85,6 +132,7 @@ def check_fields(
     *,
     mandatory: Iterable[str] = (),
     what: str = "field",
+    day_of: DayOf = utc_day,
 ) -> Record:
     """Refuse unknown fields and missing mandatory ones; type-check → a typed copy."""
     unknown = [k for k in body if k not in kinds]
@@ -93,7 +141,11 @@ def check_fields(
     missing = [k for k in mandatory if _blank(body.get(k))]
     if missing:
         raise bad(f"missing mandatory field(s): {', '.join(missing)}")
-    return {name: check_value(name, kinds[name], value) for name, value in body.items()}
+    checked = {name: check_value(name, kinds[name], value) for name, value in body.items()}
+    for name, value in checked.items():
+        if kinds[name] == "day" and value is not None:
+            checked[name] = day_of(value)
+    return checked
 
 
 def _blank(value: Any) -> bool:
@@ -119,7 +171,11 @@ def check_value(name: str, kind: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise bad(f"{name} must be a string or an integer")
         return value
-    if kind == "date":
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad(f"{name} must be true or false")
+        return value
+    if kind in ("date", "day"):
         if not isinstance(value, str):
             raise bad(f"{name} must be an ISO-8601 date-time string")
         try:

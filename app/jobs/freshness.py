@@ -1,0 +1,20 @@
+"""How fresh the exchanged data is: when the last sync of each final status finished.
+
+Read from the jobs table at every scrape of /metrics (not counted in memory), so the figure
+survives restarts and every replica reports the same one: alerts can then say "the last sync
+failed" or "no sync has run to its end for a day" without counting events per process.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.db import sql
+
+Q = sql.load("freshness.sql")
+
+
+async def last_sync_times(pool: asyncpg.Pool) -> dict[str, float]:
+    """Final status → finish time (seconds since the epoch) of the newest sync, dry runs aside."""
+    rows = await pool.fetch(Q["last_sync_by_status"])
+    return {row["status"]: float(row["finished"]) for row in rows}
