@@ -186,6 +186,11 @@ class Leader:
                     await self._lead(conn, term, stop)
             except CONNECTION_LOST as exc:
                 log.warning("leader connection failed", extra={"error_type": type(exc).__name__})
+            except Exception:
+                # Whatever broke (a worker pool that failed, a connection left in a state
+                # asyncpg refuses after a freeze), leadership is given up and sought again:
+                # the campaign must outlive any single term.
+                log.exception("leadership ended by an error; campaigning again")
             finally:
                 self._step_down()
                 if conn is not None:
@@ -283,8 +288,9 @@ class Leader:
                 deadline.lose()
                 log.warning("leadership lost: stopping the workers", extra={"epoch": term.epoch})
                 pool.abort()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pool_task  # a clean stop drains: jobs finish or go back to the queue
+            # A clean stop drains (jobs finish or go back to the queue); an error of the pool
+            # is raised below, once the renewal is wound down.
+            await asyncio.gather(pool_task, return_exceptions=True)
             if stop.is_set() and not renewer.done():
                 with contextlib.suppress(*CONNECTION_LOST):
                     await asyncio.wait_for(conn.execute(Q["resign"], term.epoch), t.renew_every)
@@ -313,7 +319,8 @@ class Leader:
                 )
             except TimeoutError:
                 continue  # slow, not lost: the deadline decides
-            except CONNECTION_LOST as exc:
+            except Exception as exc:
+                # The connection is lost or unusable: the lock may be free already.
                 log.warning("leader connection lost", extra={"error_type": type(exc).__name__})
                 return
             if renewed is None:

@@ -9,6 +9,7 @@ left to its claim's expiry. `make chaos` measures the same with real processes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,6 +19,7 @@ from app.jobs.store import JobStore
 from tests.jobs.replicas import Replica, World, crash, wait_for
 
 JOB_LEASE = 60.0
+LEASE = 3.0  # the replicas' leadership lease (tests/jobs/replicas.py)
 
 
 @pytest.fixture
@@ -73,6 +75,7 @@ async def test_after_a_crash_the_new_leader_takes_the_job_back_at_once(
     job = await store.create("sync")
     a.freeze_at(10)
     await wait_for(world.frozen["a"].is_set, within=30)
+    frozen_at = time.monotonic()
     await crash(pool, a)  # its connections close; a itself never runs again (still frozen)
 
     resumed = await wait_for(lambda: bool(world.calls_of("b")), within=JOB_LEASE / 3)
@@ -84,7 +87,10 @@ async def test_after_a_crash_the_new_leader_takes_the_job_back_at_once(
     assert done is not None and done.result == {"by": "b"} and done.attempts == 2
     print(f"crash: b's first call {resumed:.2f} s after a's connections closed")
 
-    a.thaw()  # if it ever woke: nothing more from a
+    # If it ever woke — later than its lease, as a crashed process would — nothing more
+    # from a: its own clock stops it before any write reaches the (closed) connections.
+    await asyncio.sleep(max(0.0, frozen_at + LEASE - time.monotonic()))
+    a.thaw()
     await wait_for(lambda: "a" in world.woke_and_stopped, within=10)
     assert world.woke_and_stopped["a"] == "LeaseLost"
     assert [c.step for c in world.calls_of("a")] == list(range(10))
