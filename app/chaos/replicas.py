@@ -10,9 +10,10 @@ come straight from the call log:
   woken process, should nobody have taken over) — the work resumed; the sync is the only job,
   so that call is the sync's;
 - woken calls: calls by the frozen process after SIGCONT (must be none);
-- calls per learner and `LearningAim/Search` per learner: a full exchange makes exactly one
-  such search per learner, so what is above 1 is work done twice (at most the learners in
-  flight at the moment of the event; a double run shows as nearly 2);
+- calls per learner and `LearningAim/Search` per learner: against OneFile as first read a full
+  exchange makes one such search per learner with a linked aim, so what is above that is work
+  done twice (at most the learners in flight at the moment of the event; a double run nearly
+  doubles it); the realistic OneFile reads aims by GET, and only the total says anything;
 - the busiest window of the quota and the 429s, over both processes' calls together.
 
 Plus the harness's usual verdict: the job succeeded, OneFile holds no duplicate, nothing lost.
