@@ -36,9 +36,10 @@ How long without a leader (lease L, 5 s by default; measured figures in the READ
   other replica runs; they are deliberately slower than the lease, because a lock freed while
   the lost leader's own clock still lets it call would let two leaders overlap.
 
-The new leader's quota (app/onefile/quota.py) assumes the previous leader called at the full
-rate until the moment by which it has certainly stopped (`Term.handover_at`), so the hand-over
-keeps every window of the quota without a grace period. Every job still `running` under an
+The new leader's quota (app/onefile/quota.py) holds its first call four spacings past the
+moment by which the previous leader has certainly stopped (`Term.handover_at`): enough, for
+two processes under the same bucket, to keep every window of the quota — 0.8 s at 300 calls a
+minute instead of the 2.5-s grace of the advisory-lock design. Every job still `running` under an
 earlier epoch goes back to the queue in the takeover's transaction: it resumes at once, not
 when its claim (30 s by default) runs out.
 
