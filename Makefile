@@ -46,6 +46,6 @@ bench-memory: $(STAMP)
 bench-sweeps: $(STAMP)
 	$(BIN)/python -m app.bench.run --sweeps 10 --sweeps-only
 
-## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas; ~8 min)
+## chaos: full-size reliability runs (20 kills, OneFile faults, Postgres outage, two replicas 20 times under load, hand-over by kill and freeze; ~25 min)
 chaos: $(STAMP)
 	$(BIN)/python -m app.chaos

@@ -57,6 +57,11 @@ ALLOWED_FIELDS = frozenset(
         "outcome",
         "reason",
         "setting",
+        # leadership hand-overs (app/jobs/leader.py)
+        "epoch",
+        "previous",
+        "jobs_taken_back",
+        "handover_wait_s",
     }
 )
 _STD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,7 +27,7 @@ from app.api.routes import router
 from app.db.open import open_database
 from app.exchange.deps import ExchangeDeps
 from app.exchange.handlers import make_handlers
-from app.jobs.leader import Leader
+from app.jobs.leader import Leader, LeaderTiming
 from app.jobs.store import JobStore
 from app.jobs.worker import PoolConfig, WorkerPool
 from app.logs import configure_logging
@@ -54,7 +55,6 @@ def create_app(
     onefile_transport: httpx.AsyncBaseTransport | None = None,
     run_workers: bool = True,
     configure_logs: bool = True,
-    leader_grace: float = 2.5,
     pool_config: PoolConfig | None = None,
 ) -> FastAPI:
     """Build the app; settings are read from the environment at start-up when not given."""
@@ -70,7 +70,15 @@ def create_app(
         app.state.expected_token = None if token is None else token.get_secret_value().encode()
         metrics = Metrics()
         metrics.quota_limit.set(cfg.onefile_rate_limit / cfg.onefile_rate_period)
-        pool = await open_database(cfg.dsn, size=cfg.db_pool_size, on_query=metrics.count_statement)
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique per process: a successor terminates a deposed leader's connections by it.
+        app_name = f"onefile-sync {uuid.uuid4().hex[:12]}"
+        pool = await open_database(
+            cfg.dsn,
+            size=cfg.db_pool_size,
+            on_query=metrics.count_statement,
+            application_name=app_name,
+        )
         stop = asyncio.Event()
         leader_task: asyncio.Task[None] | None = None
         client: OneFileClient | None = None
@@ -104,7 +112,6 @@ def create_app(
                 metrics=metrics,
             )
             handlers = make_handlers(deps)
-            owner = f"{socket.gethostname()}:{os.getpid()}"
             pcfg = pool_config or PoolConfig(
                 slots=cfg.worker_slots,
                 lease_seconds=cfg.job_lease_seconds,
@@ -112,11 +119,20 @@ def create_app(
             )
             leader = Leader(
                 dsn=cfg.dsn,
-                make_pool=lambda: WorkerPool(
-                    store=store, handlers=handlers, owner=owner, config=pcfg, metrics=metrics
+                make_pool=lambda epoch, fence: WorkerPool(
+                    store=store,
+                    handlers=handlers,
+                    owner=owner,
+                    config=pcfg,
+                    epoch=epoch,
+                    leader_fence=fence,
+                    metrics=metrics,
                 ),
+                owner=owner,
+                app_name=app_name,
+                quota=quota,
+                timing=LeaderTiming(cfg.leader_lease_seconds),
                 metrics=metrics,
-                takeover_grace=leader_grace,
             )
             app.state.services = Services(
                 settings=cfg,

@@ -87,6 +87,9 @@ class Settings(OneFileSettings):
     worker_slots: int = Field(default=4, ge=1, le=64)
     learner_concurrency: int = Field(default=16, ge=1, le=256)
     job_lease_seconds: float = Field(default=30.0, ge=2)
+    # Leadership lease: a frozen or lost leader is replaced within about this long, and a
+    # SIGKILLed one within about 2 s (app/jobs/leader.py).
+    leader_lease_seconds: float = Field(default=5.0, ge=1, le=60)
     job_max_attempts: int = Field(default=5, ge=1)
     full_sync_every_days: int = Field(default=7, ge=1)
     db_pool_size: int = Field(default=10, ge=2, le=100)

@@ -105,7 +105,6 @@ def service_factory(db_url: str, simulator: tuple[str, SimulatorState]) -> Servi
             settings,
             run_workers=run_workers,
             configure_logs=False,
-            leader_grace=0.0,
             pool_config=pool_config
             or PoolConfig(slots=4, lease_seconds=6.0, poll_interval=0.2, shutdown_grace=2.0),
         )

@@ -631,9 +631,20 @@ async def _simulator(
         yield app, base, f"{base}{cfg.path_prefix}/"
 
 
+# The quota's margin is an absolute allowance for jitter between our sends and OneFile's count,
+# written as a fraction of the period (0.6 s at 1% of 60 s in production). Here the count is
+# the simulator's, in this process, and on a loaded 2-core machine it is late too: arrivals
+# lagged sends by up to 118 ms beside two CPU burners, and the simulator itself, starved,
+# once went 0.64 s without reading a request and then stamped four within 0.5 ms (a bucket of
+# two never sends that) — 51 calls in a 4.76-s window it had compressed (issue 13). The
+# compressed worlds keep 1 s.
+JITTER_ALLOWANCE = 1.0
+
+
 def _env(db_url: str, sim_url: str, world: World, chaos: Chaos) -> dict[str, str]:
     env = _service_env(db_url, sim_url, Options(), chaos.rate or world.rate, world.period)
     env.update(
+        ONEFILE_RATE_MARGIN=str(max(0.01, JITTER_ALLOWANCE / world.period)),
         JOB_LEASE_SECONDS=str(chaos.lease),
         JOB_MAX_ATTEMPTS=str(chaos.max_attempts),
         LOG_LEVEL="INFO",
@@ -913,114 +924,6 @@ def check_against(result: Result, reference: Result) -> list[str]:
     return compare("picsweb", result.picsweb, reference.picsweb) + compare(
         "onefile", result.onefile, reference.onefile
     )
-
-
-# ---- two replicas -------------------------------------------------------------------------------
-
-
-def max_in_window(times: list[float], period: float) -> int:
-    """The most calls any window (t − period, t] holds."""
-    times = sorted(times)
-    best = lo = 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - period:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
-async def run_replicas(
-    admin_url: str, world: World, workdir: Path, *, seed: int = 3, log: Log = _quiet,
-    kill_after: float = 2.0,
-) -> Result:  # fmt: skip
-    """Two service processes on one database: one sync at a time, the quota shared (never
-    exceeded in any window), and the leader's death handing the work to the other."""
-    t_start = time.monotonic()
-    result = Result("replicas")
-    workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
-    chaos = Chaos(seed=seed, lease=3.0)
-    async with _simulator(world, seed) as (sim_app, _base, sim_url):
-        sim: SimulatorState = sim_app.state.sim
-        db_url = await new_database(admin_url, f"onefile_sync_chaos_replicas_{_free_port()}")
-        try:
-            await prepare_world(db_url, world, sim)
-            result.changes = await apply_changes(db_url, sim, world)
-            env = _env(db_url, sim_url, world, chaos)
-            a = Supervisor(env, workdir, "replica-a")
-            b = Supervisor(env, workdir, "replica-b")
-            try:
-                await a.start(want_leader=True)
-                await b.start(want_leader=False)
-                health = {}
-                for name, s in (("a", a), ("b", b)):
-                    health[name] = (await s.request("GET", "/health")).json()["leader"]
-                if health != {"a": True, "b": False}:
-                    result.problems.append(f"leaders at start: {health} (want exactly one)")
-                r = await b.request("POST", "/sync", json={})
-                assert r.status_code == 202, r.text
-                sync_id = r.json()["id"]
-                r2 = await a.request("POST", "/sync", json={})
-                result.extra["second_sync"] = [r2.status_code, r2.json().get("job_id")]
-                if r2.status_code != 409 or r2.json().get("job_id") != sync_id:
-                    result.problems.append(f"second POST /sync: {r2.status_code} {r2.text}")
-                while (job := await b.job(sync_id))["progress"]["done"] == 0:
-                    if job["status"] in FINAL:
-                        break
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(kill_after)
-                progress_at_kill = (await b.job(sync_id))["progress"]
-                pid = a.svc.proc.pid if a.svc else None
-                t0 = time.monotonic()
-                await a.kill()
-                result.kills.append({"phase": "sync", "pid": pid, "progress": progress_at_kill})
-                log(f"[replicas] leader (pid {pid}) SIGKILLed at {progress_at_kill}")
-                while not (await b.request("GET", "/health")).json().get("leader"):
-                    if time.monotonic() - t0 > 30:
-                        result.problems.append("replica b did not take over within 30 s")
-                        break
-                    await asyncio.sleep(0.1)
-                takeover = round(time.monotonic() - t0, 2)
-                result.extra["takeover_s"] = takeover
-                log(f"[replicas] replica b leads after {takeover} s")
-                r3 = await b.request("POST", "/sync", json={})
-                result.extra["sync_during_takeover"] = [r3.status_code, r3.json().get("job_id")]
-                if r3.status_code != 409 or r3.json().get("job_id") != sync_id:
-                    result.problems.append(f"POST /sync after takeover: {r3.status_code} {r3.text}")
-                job = (await b.wait_jobs([sync_id]))[sync_id]
-                result.syncs.append(_job_brief(job))
-                log(f"[replicas] sync {sync_id}: {job['status']} {job['progress']}")
-                async with httpx.AsyncClient(base_url=b.svc.url if b.svc else "") as plain:
-                    result.metrics = parse_metrics((await plain.get("/metrics")).text)
-                result.extra["service_starts"] = a.starts + b.starts
-            finally:
-                await a.stop()
-                await b.stop()
-            calls = sim.calls
-            result.onefile_calls = dict(Counter(str(c.status) for c in calls))
-            peak = max_in_window([c.t for c in calls], world.period)
-            result.extra["quota"] = {
-                "limit": world.rate,
-                "period_s": world.period,
-                "peak_window": peak,
-            }
-            if peak > world.rate:
-                result.problems.append(
-                    f"{peak} calls in one {world.period} s window > {world.rate}"
-                )
-            if n429 := sum(1 for c in calls if c.status == 429):
-                result.problems.append(f"{n429} calls answered 429")
-            conn = await asyncpg.connect(db_url)
-            try:
-                await _init_connection(conn)
-                bad_jobs, result.jobs = await job_problems(conn)
-                result.problems += bad_jobs
-                result.problems += await duplicates_and_losses(conn, sim)
-            finally:
-                await conn.close()
-        finally:
-            await drop_database(admin_url, db_url)
-    result.seconds = round(time.monotonic() - t_start, 1)
-    return result
 
 
 def dump_json(path: Path, data: Any) -> None:

@@ -29,12 +29,18 @@ async def _ready(conn: Conn, target: DbTarget, *, apply: bool) -> list[str]:
 
 
 async def open_database(
-    dsn: str, *, size: int, on_query: Callable[[Any], None] | None = None
+    dsn: str,
+    *,
+    size: int,
+    on_query: Callable[[Any], None] | None = None,
+    application_name: str = "onefile-sync",
 ) -> asyncpg.Pool:
     """The service's pool, once PICSWeb's tables are found and our schema is migrated."""
     target = parse_target(dsn)
     with connecting(target):
-        pool = await create_pool(dsn, size=size, on_query=on_query)
+        pool = await create_pool(
+            dsn, size=size, on_query=on_query, application_name=application_name
+        )
     try:
         with connecting(target):
             async with pool.acquire() as conn:

@@ -24,12 +24,18 @@ async def _init_connection(
 
 
 async def create_pool(
-    dsn: str, *, size: int = 10, on_query: Callable[[Any], None] | None = None, **kwargs: Any
+    dsn: str,
+    *,
+    size: int = 10,
+    on_query: Callable[[Any], None] | None = None,
+    application_name: str = "onefile-sync",
+    **kwargs: Any,
 ) -> asyncpg.Pool:
     """A pool whose connections speak JSON natively; fails fast when the database is away.
 
     `on_query` is called after every statement (the metrics count them: batching is a
-    property we measure, not one we hope for).
+    property we measure, not one we hope for). `application_name` names this process's
+    connections: a new leader terminates those of a deposed one (app/jobs/leader.py).
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -38,7 +44,7 @@ async def create_pool(
         init=partial(_init_connection, on_query=on_query),
         timeout=10,
         command_timeout=60,
-        server_settings={"application_name": "onefile-sync"},
+        server_settings={"application_name": application_name},
         **kwargs,
     )
     assert pool is not None

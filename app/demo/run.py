@@ -74,7 +74,7 @@ async def run_demo(
                 service_api_token=SecretStr(DEMO_TOKEN),
                 log_level="WARNING",
             )
-            service = create_app(settings, leader_grace=0.0)
+            service = create_app(settings)
             async with (
                 serve(service, "on") as svc_url,
                 httpx.AsyncClient(

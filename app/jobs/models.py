@@ -43,6 +43,8 @@ class Job:
     finished_at: dt.datetime | None
     failures: list[Failure] = field(default_factory=list)
     failure_count: int = 0
+    claim: int | None = None  # the token of the current claim (app/jobs/worker.py)
+    claim_epoch: int | None = None  # the leadership epoch it was claimed under
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -61,6 +63,8 @@ class Job:
             created_at=row["created_at"],
             started_at=row["started_at"],
             finished_at=row["finished_at"],
+            claim=row["claim"],
+            claim_epoch=row["claim_epoch"],
         )
 
     @property

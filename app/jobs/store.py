@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from app.db import sql
+from app.db.pool import Conn
 from app.jobs.models import PRIORITY_OF, Failure, Job, JobKind
 
 Q = sql.load("jobs.sql")
@@ -66,36 +67,46 @@ class JobStore:
                 count = int(await conn.fetchval(Q["failure_count"], job_id))
         return dataclasses.replace(Job.from_row(row), failures=failures, failure_count=count)
 
-    async def claim(self, owner: str, lease_seconds: float) -> Job | None:
-        row = await self._pool.fetchrow(Q["claim"], owner, lease_seconds)
+    async def claim(self, owner: str, lease_seconds: float, epoch: int) -> Job | None:
+        """The next job, under a new claim token — only for the leader of `epoch` whose lease
+        is current (app/jobs/leader.py)."""
+        row = await self._pool.fetchrow(Q["claim"], owner, lease_seconds, epoch)
         return None if row is None else Job.from_row(row)
 
-    async def heartbeat(self, job_id: int, owner: str, lease_seconds: float) -> bool:
-        """Extend the lease; False when the job is no longer ours."""
-        return await self._pool.fetchval(Q["heartbeat"], job_id, owner, lease_seconds) is not None
+    # Every write below names the claim's token: a runner whose claim was taken back (a new
+    # leader, an expired lease) changes nothing, whatever its clock says.
 
-    async def progress(self, job_id: int, owner: str, done: int, total: int | None) -> None:
-        await self._pool.execute(Q["progress"], job_id, owner, done, total)
+    async def heartbeat(self, job_id: int, claim: int, lease_seconds: float) -> bool:
+        """Extend the lease; False when the claim is no longer this one."""
+        return await self._pool.fetchval(Q["heartbeat"], job_id, claim, lease_seconds) is not None
 
-    async def add_failure(self, job_id: int, learner_id: int, reason: str) -> None:
-        await self._pool.execute(Q["add_failure"], job_id, learner_id, reason[:500])
+    async def progress(self, job_id: int, claim: int, done: int, total: int | None) -> bool:
+        return await self._pool.fetchval(Q["progress"], job_id, claim, done, total) is not None
 
-    async def clear_failure(self, job_id: int, learner_id: int) -> None:
-        await self._pool.execute(Q["clear_failure"], job_id, learner_id)
+    async def add_failure(self, job_id: int, claim: int, learner_id: int, reason: str) -> bool:
+        row = await self._pool.fetchval(Q["add_failure"], job_id, learner_id, reason[:500], claim)
+        return row is not None
+
+    async def clear_failure(self, job_id: int, claim: int, learner_id: int) -> bool:
+        return bool(await self._pool.fetchval(Q["clear_failure"], job_id, learner_id, claim))
 
     async def finish(
         self,
         job_id: int,
-        owner: str,
+        claim: int,
         status: str,
         result: dict[str, Any] | None,
         error: str | None = None,
     ) -> Job | None:
-        row = await self._pool.fetchrow(Q["finish"], job_id, owner, status, result, error)
+        row = await self._pool.fetchrow(Q["finish"], job_id, claim, status, result, error)
         return None if row is None else Job.from_row(row)
 
-    async def release(self, job_id: int, owner: str) -> None:
-        await self._pool.execute(Q["release"], job_id, owner)
+    async def release(self, job_id: int, claim: int) -> None:
+        await self._pool.execute(Q["release"], job_id, claim)
+
+    async def holds(self, conn: Conn, job_id: int, claim: int) -> bool:
+        """In `conn`'s transaction: the claim is current, and stays so until it commits."""
+        return await conn.fetchval(Q["fence"], job_id, claim) is not None
 
     async def counts(self) -> list[tuple[str, str, int]]:
         rows = await self._pool.fetch(Q["counts"])

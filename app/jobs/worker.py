@@ -1,9 +1,21 @@
 """The worker pool: claims jobs under a lease, runs their handler, finishes or releases them.
 
-A job is claimed with a lease that a heartbeat keeps extending. When the process dies the lease
-runs out and another worker (here or in another replica) claims the job again; handlers are
-written to resume, so the rerun finishes what was started and duplicates nothing. On shutdown
-the jobs in hand get a grace period, then are cancelled and handed straight back to the queue.
+A job is claimed with a lease that a heartbeat keeps extending, and each claim gets a token of
+its own (`jobs.claim`): the heartbeat, progress, failures, finish and release name it, and so
+does every write the handler makes (app/fencing.py), so a runner whose claim was taken back
+changes nothing. `attempts` could not be the token: a release gives an attempt back.
+
+A runner also fences itself by its own clock (`JobFence`): `lease − lease/5` after the send of
+its last confirmed heartbeat it stops before its next OneFile call or write, whatever it was
+doing — frozen for a minute, it wakes to find its lease gone and raises `LeaseLost`; the job is
+neither failed nor finished, and whoever claims it next carries on. Before this fence a runner
+that woke after its lease ran out claimed the same job again from its own pool and the two ran
+side by side (issue 13: the same owner, so the heartbeat could not tell).
+
+When a process dies the job goes back to the queue when the next leader takes over (at once:
+app/jobs/leader.py), or when its lease runs out; handlers are written to resume, so the rerun
+finishes what was started and duplicates nothing. On shutdown the jobs in hand get a grace
+period, then are cancelled and handed straight back to the queue.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.db.pool import Conn
+from app.fencing import ClockFence, Deadline, LeaseLost, current_fence
 from app.jobs.models import PRIORITY_OF, Job, Outcome
 from app.jobs.store import JobStore
 from app.logs import job_id_var
@@ -35,15 +49,49 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class JobFence:
+    """A claim's fence: the leader's, then the claim's own lease by the local clock, then (for
+    writes) its token in the database. Implements app/fencing.py's `Fence`."""
+
+    def __init__(
+        self, job: Job, claim: int, deadline: Deadline, store: JobStore, leader: ClockFence | None
+    ) -> None:
+        self.job_id = job.id
+        self.claim = claim
+        self.deadline = deadline
+        self._store = store
+        self._leader = leader
+
+    def check(self) -> None:
+        if self._leader is not None:
+            self._leader.check()
+        if self.deadline.passed:
+            raise LeaseLost(f"the claim of job {self.job_id} has passed")
+
+    async def guard(self, conn: Conn) -> None:
+        self.check()
+        if not await self._store.holds(conn, self.job_id, self.claim):
+            self.lost()
+
+    def lost(self) -> None:
+        """The database says the claim is gone: raise, and stay lost."""
+        self.deadline.lose()
+        raise LeaseLost(f"the claim of job {self.job_id} was taken back")
+
+
 class JobContext:
-    """What a handler may do with its job: report progress and per-learner failures."""
+    """What a handler may do with its job: report progress and per-learner failures.
+
+    `fence` is the claim's fence; the worker also puts it in app/fencing.py's context variable,
+    so OneFile calls and repository writes made for this job check it without being told.
+    """
 
     PROGRESS_EVERY = 0.5  # seconds between progress writes; the last one is always written
 
-    def __init__(self, job: Job, store: JobStore, owner: str, metrics: Metrics | None) -> None:
+    def __init__(self, job: Job, store: JobStore, fence: JobFence, metrics: Metrics | None) -> None:
         self.job = job
+        self.fence = fence
         self._store = store
-        self._owner = owner
         self._metrics = metrics
         self._last_progress = 0.0
 
@@ -51,17 +99,23 @@ class JobContext:
         now = time.monotonic()
         if force or now - self._last_progress >= self.PROGRESS_EVERY:
             self._last_progress = now
-            await self._store.progress(self.job.id, self._owner, done, total)
+            self.fence.check()
+            if not await self._store.progress(self.job.id, self.fence.claim, done, total):
+                self.fence.lost()
 
     async def fail_learner(self, learner_id: int, reason: str) -> None:
-        await self._store.add_failure(self.job.id, learner_id, reason)
+        self.fence.check()
+        if not await self._store.add_failure(self.job.id, self.fence.claim, learner_id, reason):
+            self.fence.lost()
         if self._metrics is not None:
             self._metrics.learners_exchanged.labels(self.job.kind, "failed").inc()
 
     async def learner_ok(self, learner_id: int, *, had_failed: bool = False) -> None:
         """A learner went through; clears a failure recorded by an earlier attempt of this job."""
         if had_failed:
-            await self._store.clear_failure(self.job.id, learner_id)
+            self.fence.check()
+            if not await self._store.clear_failure(self.job.id, self.fence.claim, learner_id):
+                self.fence.lost()
         if self._metrics is not None:
             self._metrics.learners_exchanged.labels(self.job.kind, "ok").inc()
 
@@ -79,7 +133,11 @@ class PoolConfig:
 
 
 class WorkerPool:
-    """Runs up to `slots` jobs at once; interactive ones are claimed first (see jobs.sql)."""
+    """Runs up to `slots` jobs at once; interactive ones are claimed first (see jobs.sql).
+
+    One pool per term of leadership: it claims under that term's `epoch`, and every job's
+    fence includes the leader's (`leader_fence`).
+    """
 
     def __init__(
         self,
@@ -88,13 +146,19 @@ class WorkerPool:
         handlers: Mapping[str, Handler],
         owner: str,
         config: PoolConfig,
+        epoch: int,
+        leader_fence: ClockFence | None = None,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._handlers = handlers
         self._owner = owner
         self._cfg = config
+        self._epoch = epoch
+        self._leader = leader_fence
         self._metrics = metrics
+        self._clock = clock
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.wake = asyncio.Event()
 
@@ -106,10 +170,11 @@ class WorkerPool:
         """Claim and run jobs until `stop` is set; then finish or release the work in hand."""
         try:
             while not stop.is_set():
-                if len(self._tasks) < self._cfg.slots:
-                    job = await self._store.claim(self._owner, self._cfg.lease_seconds)
+                if len(self._tasks) < self._cfg.slots and self._may_claim():
+                    sent = self._clock()
+                    job = await self._store.claim(self._owner, self._cfg.lease_seconds, self._epoch)
                     if job is not None:
-                        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+                        task = asyncio.create_task(self._run(job, sent), name=f"job-{job.id}")
                         self._tasks[job.id] = task
                         task.add_done_callback(self._done)
                         continue
@@ -127,8 +192,18 @@ class WorkerPool:
         finally:
             await self._drain()
 
+    def _may_claim(self) -> bool:
+        """Not once leadership has passed by this process's clock (the database agrees)."""
+        if self._leader is None:
+            return True
+        try:
+            self._leader.check()
+        except LeaseLost:
+            return False
+        return True
+
     def abort(self) -> None:
-        """Stop every job now (leadership lost); each is released or its lease runs out."""
+        """Stop every job now (leadership lost); the next leader takes them back."""
         for task in self._tasks.values():
             task.cancel()
 
@@ -147,14 +222,20 @@ class WorkerPool:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _run(self, job: Job) -> None:
+    async def _run(self, job: Job, claim_sent: float) -> None:
+        assert job.claim is not None  # a claimed job always has its token
         call_priority.set(PRIORITY_OF[job.kind])  # this task's OneFile calls jump the batch
         job_id_var.set(job.id)
+        lease = self._cfg.lease_seconds
+        deadline = Deadline(lease, lease / 5, sent_at=claim_sent, clock=self._clock)
+        fence = JobFence(job, job.claim, deadline, self._store, self._leader)
+        current_fence.set(fence)  # OneFile calls and repository writes of this task check it
         started = time.monotonic()
         log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
         if job.attempts > self._cfg.max_attempts:
             await self._finish(
                 job,
+                fence,
                 Outcome(
                     "failed", error=f"gave up: the job was interrupted {job.attempts - 1} times"
                 ),
@@ -162,8 +243,8 @@ class WorkerPool:
             )
             return
         handler = self._handlers.get(job.kind)
-        ctx = JobContext(job, self._store, self._owner, self._metrics)
-        heartbeat = asyncio.create_task(self._heartbeat(job, asyncio.current_task()))
+        ctx = JobContext(job, self._store, fence, self._metrics)
+        heartbeat = asyncio.create_task(self._heartbeat(job, fence, asyncio.current_task()))
         try:
             if handler is None:
                 outcome = Outcome("failed", error=f"{job.kind} jobs are not implemented yet")
@@ -171,15 +252,22 @@ class WorkerPool:
                 outcome = await handler(job, ctx)
         except asyncio.CancelledError:
             heartbeat.cancel()
-            await self._release(job)
+            await self._release(job, fence)
             raise
+        except LeaseLost:
+            # Neither failed nor finished: the claim is someone else's (or will be once its
+            # lease runs out in the database); nothing more is written in its name.
+            log.warning(
+                "job stopped: its claim has passed; its next holder carries on",
+                extra={"job_id": job.id},
+            )
+            return
         except INFRASTRUCTURE_ERRORS as exc:
-            heartbeat.cancel()
             log.warning(
                 "job interrupted by an infrastructure error; it will run again",
                 extra={"job_id": job.id, "error_type": type(exc).__name__},
             )
-            await self._release(job)
+            await self._release(job, fence)
             return
         except OneFileError as exc:
             outcome = Outcome("failed", error=str(exc))
@@ -190,15 +278,16 @@ class WorkerPool:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        await self._finish(job, outcome, started)
+        await self._finish(job, fence, outcome, started)
 
-    async def _finish(self, job: Job, outcome: Outcome, started: float) -> None:
+    async def _finish(self, job: Job, fence: JobFence, outcome: Outcome, started: float) -> None:
+        # The token decides, in the same statement: a claim taken back finishes nothing.
         done = await self._store.finish(
-            job.id, self._owner, outcome.status, outcome.result, outcome.error
+            job.id, fence.claim, outcome.status, outcome.result, outcome.error
         )
         duration = round(time.monotonic() - started, 3)
         if done is None:
-            log.warning("job lease lost before it finished", extra={"job_id": job.id})
+            log.warning("job claim lost before it finished", extra={"job_id": job.id})
             return
         if self._metrics is not None:
             self._metrics.jobs_finished.labels(job.kind, outcome.status).inc()
@@ -212,20 +301,28 @@ class WorkerPool:
             },
         )
 
-    async def _release(self, job: Job) -> None:
+    async def _release(self, job: Job, fence: JobFence) -> None:
         with contextlib.suppress(*INFRASTRUCTURE_ERRORS):
-            await asyncio.shield(self._store.release(job.id, self._owner))
+            await asyncio.shield(self._store.release(job.id, fence.claim))
         log.info("job released to the queue", extra={"job_id": job.id})
 
-    async def _heartbeat(self, job: Job, runner: asyncio.Task[None] | None) -> None:
-        interval = self._cfg.lease_seconds / 3
+    async def _heartbeat(
+        self, job: Job, fence: JobFence, runner: asyncio.Task[None] | None
+    ) -> None:
+        lease = self._cfg.lease_seconds
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(lease / 3)
+            sent = self._clock()
             try:
-                ours = await self._store.heartbeat(job.id, self._owner, self._cfg.lease_seconds)
+                ours = await self._store.heartbeat(job.id, fence.claim, lease)
             except INFRASTRUCTURE_ERRORS:
-                continue  # the lease is long enough to ride out a short outage
-            if not ours and runner is not None:
-                log.warning("job lease taken over; stopping", extra={"job_id": job.id})
+                ours = None  # a short outage: the lease rides it out, or the deadline passes
+            if ours:
+                fence.deadline.renewed(sent)
+                continue
+            if ours is False:
+                fence.deadline.lose()
+            if fence.deadline.passed and runner is not None:
+                log.warning("job claim lost; stopping", extra={"job_id": job.id})
                 runner.cancel()
                 return

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -174,7 +175,11 @@ class Transport:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            headers={"Accept": "application/json"},
+            # The pid tells replicas apart in OneFile's (and the simulator's) view of calls.
+            headers={
+                "Accept": "application/json",
+                "User-Agent": f"onefile-sync (pid {os.getpid()})",
+            },
         )
 
     async def aclose(self) -> None:

@@ -1,7 +1,8 @@
 """PICSWeb data access of the enrolment: the only code that runs picsweb_enrolment.sql.
 
 Plain records in and out. Each write is its own short statement (autocommit), so a OneFile id
-is stored the moment OneFile answers and never waits for a long transaction to commit.
+is stored the moment OneFile answers and never waits for a long transaction to commit; each is
+fenced (app/fencing.py): made for a job whose claim was taken back, it changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 
 from app.db import sql
 from app.db.pool import Conn
+from app.fencing import fenced_execute, fenced_fetchval
 
 Q = sql.load("picsweb_enrolment.sql")
 
@@ -143,16 +145,18 @@ class EnrolmentRepo:
 
     async def start_enrolment(self, learner_id: int, job_id: int) -> str | None:
         """Mark the enrolment in progress; the status it had before (None: never started)."""
-        previous: str | None = await self._pool.fetchval(Q["start_enrolment"], learner_id, job_id)
+        previous: str | None = await fenced_fetchval(
+            self._pool, Q["start_enrolment"], learner_id, job_id
+        )
         return previous
 
     async def finish_enrolment(
         self, learner_id: int, onefile_user_id: int, report: dict[str, Any]
     ) -> None:
-        await self._pool.execute(Q["finish_enrolment"], learner_id, onefile_user_id, report)
+        await fenced_execute(self._pool, Q["finish_enrolment"], learner_id, onefile_user_id, report)
 
     async def link_learner(self, learner_id: int, onefile_user_id: int) -> None:
-        await self._pool.execute(Q["link_learner"], learner_id, onefile_user_id)
+        await fenced_execute(self._pool, Q["link_learner"], learner_id, onefile_user_id)
 
     # ---- officers and organisations (linked under an entity lock) ----------------------
 
@@ -178,7 +182,7 @@ class EnrolmentRepo:
     async def link_officer(
         self, officer_id: int, onefile_user_id: int, conn: Conn | None = None
     ) -> None:
-        await self._db(conn).execute(Q["link_officer"], officer_id, onefile_user_id)
+        await fenced_execute(self._db(conn), Q["link_officer"], officer_id, onefile_user_id)
 
     async def organisation(
         self, organisation_id: int, conn: Conn | None = None
@@ -189,7 +193,7 @@ class EnrolmentRepo:
     async def link_organisation(
         self, organisation_id: int, placement_id: int, conn: Conn | None = None
     ) -> None:
-        await self._db(conn).execute(Q["link_organisation"], organisation_id, placement_id)
+        await fenced_execute(self._db(conn), Q["link_organisation"], organisation_id, placement_id)
 
     # ---- qualifications -----------------------------------------------------------------
 
@@ -197,7 +201,7 @@ class EnrolmentRepo:
         return await read_learner_qualifications(self._pool, learner_id)
 
     async def link_learning_aim(self, learner_qualification_id: int, aim_id: int) -> None:
-        await self._pool.execute(Q["link_learning_aim"], learner_qualification_id, aim_id)
+        await fenced_execute(self._pool, Q["link_learning_aim"], learner_qualification_id, aim_id)
 
     # ---- reviews -------------------------------------------------------------------------
 
@@ -213,5 +217,5 @@ class EnrolmentRepo:
 
     async def link_review(self, review_id: int, onefile_review_id: int) -> bool:
         """Store the OneFile id; False when the review was linked meanwhile."""
-        status: str = await self._pool.execute(Q["link_review"], review_id, onefile_review_id)
+        status = await fenced_execute(self._pool, Q["link_review"], review_id, onefile_review_id)
         return status.endswith(" 1")

@@ -2,7 +2,8 @@
 
 Reads are batched (one statement per table per batch of learners); a learner's writes happen
 in one transaction and touch only rows whose values change, so `updated_at` stays put on a day
-with no change (B10). The exchange's own state lives in schema `onefile_sync`.
+with no change (B10). The exchange's own state lives in schema `onefile_sync`. Every write is
+fenced (app/fencing.py): made for a job whose claim was taken back, it changes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 
 from app.db import sql
 from app.exchange.merge import LearnerPlan, PicsQualification, PicsReview
+from app.fencing import fenced_execute, fenced_transaction
 from app.onefile import records
 
 Q = sql.load("picsweb_exchange.sql")
@@ -131,18 +133,18 @@ class ExchangeRepo:
     async def start_sync_run(
         self, job_id: int, mode: SyncMode, dry_run: bool, started_at: dt.datetime
     ) -> None:
-        await self._pool.execute(Q["start_sync_run"], job_id, mode, dry_run, started_at)
+        await fenced_execute(self._pool, Q["start_sync_run"], job_id, mode, dry_run, started_at)
 
     async def sync_detected(self, job_id: int, total: int) -> None:
-        await self._pool.execute(Q["sync_detected"], job_id, total)
+        await fenced_execute(self._pool, Q["sync_detected"], job_id, total)
 
     async def finish_sync_run(self, job_id: int, outcome: str) -> None:
-        await self._pool.execute(Q["finish_sync_run"], job_id, outcome)
+        await fenced_execute(self._pool, Q["finish_sync_run"], job_id, outcome)
 
     # ---- change detection ------------------------------------------------------------------
 
     async def mark_all_enrolled(self, job_id: int) -> None:
-        await self._pool.execute(Q["mark_all_enrolled"], job_id)
+        await fenced_execute(self._pool, Q["mark_all_enrolled"], job_id)
 
     async def mark_onefile_changed(
         self, job_id: int, users: Sequence[tuple[int, dt.datetime | None]]
@@ -150,7 +152,7 @@ class ExchangeRepo:
         if users:
             ids = [u for u, _ in users]
             stamps = [m for _, m in users]
-            await self._pool.execute(Q["mark_onefile_changed"], job_id, ids, stamps)
+            await fenced_execute(self._pool, Q["mark_onefile_changed"], job_id, ids, stamps)
 
     async def note_onefile_modified(
         self, job_id: int, users: Sequence[tuple[int, dt.datetime | None]]
@@ -158,7 +160,7 @@ class ExchangeRepo:
         if users:
             ids = [u for u, _ in users]
             stamps = [m for _, m in users]
-            await self._pool.execute(Q["note_onefile_modified"], job_id, ids, stamps)
+            await fenced_execute(self._pool, Q["note_onefile_modified"], job_id, ids, stamps)
 
     async def stored_onefile_modified(
         self, user_ids: Sequence[int]
@@ -171,7 +173,7 @@ class ExchangeRepo:
         }
 
     async def mark_picsweb_changed(self, job_id: int) -> None:
-        await self._pool.execute(Q["mark_picsweb_changed"], job_id)
+        await fenced_execute(self._pool, Q["mark_picsweb_changed"], job_id)
 
     async def count_pending(self, job_id: int) -> int:
         n = await self._pool.fetchval(Q["count_pending"], job_id)
@@ -227,7 +229,7 @@ class ExchangeRepo:
     # ---- the centre's reviews, cached for one job --------------------------------------------
 
     async def clear_centre_reviews(self, job_id: int) -> None:
-        await self._pool.execute(Q["clear_centre_reviews"], job_id)
+        await fenced_execute(self._pool, Q["clear_centre_reviews"], job_id)
 
     async def review_owners(self, review_ids: Sequence[int]) -> dict[int, int]:
         """OneFile review id → its learner's OneFile user id, where known (PICSWeb's link, or
@@ -238,8 +240,11 @@ class ExchangeRepo:
     async def remember_review_owners(self, reviews: Sequence[records.Review]) -> None:
         owned = [(r.id, r.learner_id) for r in reviews if r.learner_id is not None]
         if owned:
-            await self._pool.execute(
-                Q["remember_review_owners"], [i for i, _ in owned], [u for _, u in owned]
+            await fenced_execute(
+                self._pool,
+                Q["remember_review_owners"],
+                [i for i, _ in owned],
+                [u for _, u in owned],
             )
 
     async def store_centre_reviews(
@@ -257,7 +262,7 @@ class ExchangeRepo:
                  r.started_on, r.learner_signed_on, r.detailed)
             )  # fmt: skip
         if rows:
-            async with self._pool.acquire() as conn:
+            async with fenced_transaction(self._pool) as conn:
                 await conn.copy_records_to_table(
                     "centre_reviews",
                     schema_name="onefile_sync",
@@ -296,7 +301,7 @@ class ExchangeRepo:
         The high-water mark moves past our own writes only when nobody else changed the
         learner's rows since we read them; otherwise it stays, and the next sync redoes it.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with fenced_transaction(self._pool) as conn:
             before = await conn.fetchval(Q["picsweb_seen"], [learner_id], column=1)
             concurrent = read_seen_at is None or (before is not None and before > read_seen_at)
             if plan.qualification_updates:
@@ -336,7 +341,7 @@ class ExchangeRepo:
             )
 
     async def learner_failed(self, learner_id: int, job_id: int, reason: str) -> None:
-        await self._pool.execute(Q["learner_failed"], learner_id, job_id, reason)
+        await fenced_execute(self._pool, Q["learner_failed"], learner_id, job_id, reason)
 
     async def learner_dry_run_done(self, learner_id: int, job_id: int) -> None:
-        await self._pool.execute(Q["learner_dry_run_done"], learner_id, job_id)
+        await fenced_execute(self._pool, Q["learner_dry_run_done"], learner_id, job_id)

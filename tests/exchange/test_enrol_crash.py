@@ -97,7 +97,6 @@ async def service_with(
         make_settings(db_url, simulator[0]),
         onefile_transport=transport,
         configure_logs=False,
-        leader_grace=0.0,
         pool_config=PoolConfig(slots=4, lease_seconds=6.0, poll_interval=0.1, shutdown_grace=2.0),
     )
     async with (

@@ -11,21 +11,24 @@ from app.jobs.models import Job, Outcome
 from app.jobs.store import AlreadyActive, JobStore
 from app.jobs.worker import JobContext, PoolConfig, WorkerPool
 from app.onefile.quota import BATCH, INTERACTIVE, call_priority
+from tests.jobs.leadership import take_leadership
 
 
 async def test_interactive_jobs_are_claimed_before_batch_work(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     sync = await store.create("sync")
     refresh = await store.create("refresh", params={"learner_ids": [1]})
-    first = await store.claim("w1", 10)
-    second = await store.claim("w1", 10)
+    first = await store.claim("w1", 10, epoch)
+    second = await store.claim("w1", 10, epoch)
     assert first is not None and second is not None
     assert (first.id, second.id) == (refresh.id, sync.id)
-    assert await store.claim("w1", 10) is None
+    assert await store.claim("w1", 10, epoch) is None
 
 
 async def test_never_two_syncs_at_once(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     results = await asyncio.gather(
         *(store.create("sync") for _ in range(5)), return_exceptions=True
     )
@@ -35,9 +38,10 @@ async def test_never_two_syncs_at_once(pool: asyncpg.Pool) -> None:
     assert len(refused) == 4
     assert all(r.job.id == created[0].id for r in refused)
     # once it has finished, the next sync may be queued
-    job = await store.claim("w", 10)
+    job = await store.claim("w", 10, epoch)
     assert job is not None
-    await store.finish(job.id, "w", "succeeded", {})
+    assert job.claim is not None
+    await store.finish(job.id, job.claim, "succeeded", {})
     assert (await store.create("sync")).id != created[0].id
 
 
@@ -53,18 +57,20 @@ async def test_a_second_enrolment_of_the_same_learner_joins_the_first(pool: asyn
 
 async def test_a_job_whose_worker_vanished_runs_again_once(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     job = await store.create("refresh", params={"learner_ids": [1]})
-    claimed = await store.claim("dead-worker", 0.3)  # then the process "dies": no heartbeat
+    claimed = await store.claim("dead-worker", 0.3, epoch)  # then the process "dies": no heartbeat
     assert claimed is not None and claimed.id == job.id
-    assert await store.claim("w2", 10) is None  # the lease still holds
+    assert await store.claim("w2", 10, epoch) is None  # the lease still holds
     await asyncio.sleep(0.4)
-    again = await asyncio.gather(*(store.claim(f"w{i}", 10) for i in range(3, 8)))
+    again = await asyncio.gather(*(store.claim(f"w{i}", 10, epoch) for i in range(3, 8)))
     taken = [j for j in again if j is not None]
     assert [j.id for j in taken] == [job.id]  # exactly one worker takes it over
     assert taken[0].attempts == 2
     # the dead worker can no longer finish or extend it
-    assert not await store.heartbeat(job.id, "dead-worker", 10)
-    assert await store.finish(job.id, "dead-worker", "succeeded", {}) is None
+    assert claimed.claim is not None and taken[0].claim != claimed.claim
+    assert not await store.heartbeat(job.id, claimed.claim, 10)
+    assert await store.finish(job.id, claimed.claim, "succeeded", {}) is None
 
 
 async def _run_pool(pool_: WorkerPool, until: asyncio.Event, within: float = 10) -> None:
@@ -77,6 +83,7 @@ async def _run_pool(pool_: WorkerPool, until: asyncio.Event, within: float = 10)
 
 async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     seen: dict[str, int] = {}
     done = asyncio.Event()
 
@@ -98,6 +105,7 @@ async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg
         store=store,
         handlers={"refresh": refresh, "sync": sync},
         owner="t",
+        epoch=epoch,
         config=PoolConfig(slots=1, lease_seconds=5, poll_interval=0.05),
     )
     await _run_pool(wp, done)
@@ -115,6 +123,7 @@ async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg
 
 async def test_unimplemented_and_crashing_handlers_fail_cleanly(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     done = asyncio.Event()
 
     async def boom(job: Job, ctx: JobContext) -> Outcome:
@@ -127,6 +136,7 @@ async def test_unimplemented_and_crashing_handlers_fail_cleanly(pool: asyncpg.Po
         store=store,
         handlers={"refresh": boom},
         owner="t",
+        epoch=epoch,
         config=PoolConfig(slots=2, poll_interval=0.05),
     )
     await _run_pool(wp, done)
@@ -139,6 +149,7 @@ async def test_unimplemented_and_crashing_handlers_fail_cleanly(pool: asyncpg.Po
 
 async def test_shutdown_releases_work_in_hand_to_the_queue(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     started = asyncio.Event()
 
     async def slow(job: Job, ctx: JobContext) -> Outcome:
@@ -151,21 +162,23 @@ async def test_shutdown_releases_work_in_hand_to_the_queue(pool: asyncpg.Pool) -
         store=store,
         handlers={"sync": slow},
         owner="t",
+        epoch=epoch,
         config=PoolConfig(slots=1, poll_interval=0.05, shutdown_grace=0.1),
     )
     await _run_pool(wp, started)
     after = await store.get(job.id)
     assert after is not None
     assert after.status == "queued"  # released, not lost, not failed
-    again = await store.claim("next", 5)
+    again = await store.claim("next", 5, epoch)
     assert again is not None and again.id == job.id
 
 
 async def test_a_job_interrupted_too_often_is_given_up(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
+    epoch = await take_leadership(pool)
     job = await store.create("refresh", params={"learner_ids": [1]})
     for i in range(3):
-        assert await store.claim(f"dead{i}", 0.01) is not None
+        assert await store.claim(f"dead{i}", 0.01, epoch) is not None
         await asyncio.sleep(0.05)
     ran = asyncio.Event()
 
@@ -177,6 +190,7 @@ async def test_a_job_interrupted_too_often_is_given_up(pool: asyncpg.Pool) -> No
         store=store,
         handlers={"refresh": handler},
         owner="t",
+        epoch=epoch,
         config=PoolConfig(slots=1, max_attempts=3, poll_interval=0.05),
     )
     stop = asyncio.Event()

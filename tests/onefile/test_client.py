@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any
 
 import httpx
@@ -76,6 +77,17 @@ async def test_authenticates_once_and_sends_the_session(onefile: respx.MockRoute
     assert auth.calls[0].request.headers["X-CustomerToken"] == "customer-token"
     assert route.calls[0].request.headers["X-TokenID"] == SESSION
     assert "X-CustomerToken" not in route.calls[0].request.headers
+    await client.aclose()
+
+
+async def test_every_call_names_the_process(onefile: respx.MockRouter) -> None:
+    """Replicas share one token: the User-Agent tells their calls apart (pid, no host name)."""
+    route = onefile.post("LearningAim/Search/1/1000").respond(200, json=[])
+    client = make_client()
+    await client.learning_aims_of(5)
+    want = f"onefile-sync (pid {os.getpid()})"
+    assert onefile.routes[0].calls[0].request.headers["User-Agent"] == want
+    assert route.calls[0].request.headers["User-Agent"] == want
     await client.aclose()
 
 

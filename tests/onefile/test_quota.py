@@ -42,7 +42,7 @@ async def test_fifty_concurrent_workers_never_exceed_the_window() -> None:
 
 async def test_no_burst_even_after_idle() -> None:
     """A leaky bucket that refills while idle would let `limit` calls out at once."""
-    quota = Quota(10, 0.2, margin=0.0)
+    quota = Quota(10, 0.2, margin=0.05)  # margin 0 leaves no slack: see the window test below
     await quota.acquire()
     await asyncio.sleep(0.3)  # idle longer than a period
     sent = []
@@ -96,9 +96,14 @@ async def test_pause_holds_every_call() -> None:
 
 
 async def test_keeps_the_window_even_when_the_bucket_would_allow_more() -> None:
-    """With few calls per period the sliding log, not the bucket, is what holds the line."""
+    """With few calls per period the sliding log, not the bucket, is what holds the line.
+
+    With margin 0 the log has no slack at all: the microseconds between the quota's timestamp
+    and the caller's once put 4 calls into a 0.3-s window here — the 51-call failure of the
+    two-replica test in miniature. The margin is what a strict window on the other side needs.
+    """
     limit, period = 3, 0.3
-    quota = Quota(limit, period, margin=0.0)
+    quota = Quota(limit, period, margin=0.05)
     sent = []
     for _ in range(10):
         await quota.acquire()
@@ -128,6 +133,45 @@ async def test_state_counts_the_window() -> None:
     s = quota.state()
     assert s.calls_in_window == 3
     assert s.limit == 5
+
+
+async def test_a_new_leader_keeps_the_window_with_the_old_leaders_calls() -> None:
+    """After a hand-over both leaders' calls count at OneFile. The new leader knows only that
+    the old one obeyed the same bucket and stopped by `until`: four spacings later, the union
+    keeps every window — and it waits that, not a period (issue 13)."""
+    limit, period, margin = 20, 2.0, 0.1
+    old, new = Quota(limit, period, margin=margin), Quota(limit, period, margin=margin)
+    sent: list[float] = []
+    for _ in range(limit):  # the old leader at its full rate, up to its last call
+        await old.acquire()
+        sent.append(time.monotonic())
+    until = time.monotonic()  # by then the old leader has stopped (its fence)
+    new.assume_previous_caller(until)
+    first = None
+    for _ in range(limit):
+        await new.acquire()
+        first = first or time.monotonic()
+        sent.append(time.monotonic())
+    assert max_in_window(sent, period) <= limit
+    assert first is not None
+    assert first >= until + 4 * new.spacing - 0.001  # sleeps never end early
+    # Nowhere near a period: the advisory-lock leader waited 2.5 s whatever the period.
+    assert first < until + period / 2
+
+
+async def test_a_hand_over_costs_no_memory_and_keeps_this_processs_own_calls() -> None:
+    """A quota "out of the way" (a million calls a period, as the bench runs it) must not
+    grow by a hand-over; a process that leads again still counts its own calls."""
+    big = Quota(1_000_000, 10.0)
+    big.assume_previous_caller(time.monotonic())
+    assert big.state().calls_in_window == 0
+    quota = Quota(5, 10.0, margin=0.0)
+    await quota.acquire()
+    until = time.monotonic()
+    quota.assume_previous_caller(until)
+    assert quota.state().calls_in_window == 1
+    await quota.acquire()
+    assert time.monotonic() >= until + 4 * quota.spacing - 0.001
 
 
 async def test_the_log_keeps_only_the_last_period() -> None:

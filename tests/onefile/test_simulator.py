@@ -597,3 +597,17 @@ async def test_changes_and_seed_endpoints() -> None:
 def test_command_line() -> None:
     args = parse_args(["--port", "8901", "--rate-limit", "10", "--retry-after", "--seed", "2"])
     assert (args.port, args.rate_limit, args.retry_after, args.seed) == (8901, 10, True, 2)
+
+
+async def test_the_call_log_records_who_called() -> None:
+    """Replicas of one deployment share a token; their User-Agent tells their calls apart."""
+    async with running() as sim:
+        await sim.authenticate()
+        await sim.client.post(
+            "/api/v2.1/Authentication",
+            headers={"X-CustomerToken": TOKEN, "User-Agent": "onefile-sync/0.1.0 (pid 42)"},
+        )
+        assert [c.agent for c in sim.state.calls][1] == "onefile-sync/0.1.0 (pid 42)"
+        assert sim.state.calls[0].agent.startswith("python-httpx/")
+        calls = (await sim.control("GET", "calls")).json()
+        assert calls[1]["agent"] == "onefile-sync/0.1.0 (pid 42)"

@@ -53,15 +53,16 @@ class Simulator:
         state = self.state
         now = state.clock()
         method = request.method
+        agent = request.headers.get("user-agent", "")
         found = api.match(method, request.path_params["rest"])
         if isinstance(found, int):
-            state.record_call(now, method, f"{method} <unmatched>", found)
+            state.record_call(now, method, f"{method} <unmatched>", found, agent)
             if found == 405:
                 return _message(405, f"The requested resource does not support method {method}")
             return _message(404, "No HTTP resource was found that matches the request URI")
         route, params = found
         response = await self._answer(request, route, params, now)
-        state.record_call(now, method, route.name, response.status_code)
+        state.record_call(now, method, route.name, response.status_code, agent)
         return response
 
     async def _answer(
@@ -161,7 +162,7 @@ class Simulator:
 
     async def calls(self, request: Request) -> Response:
         rows = [
-            {"t": c.t, "method": c.method, "route": c.route, "status": c.status}
+            {"t": c.t, "method": c.method, "route": c.route, "status": c.status, "agent": c.agent}
             for c in self.state.call_log
         ]
         return _json(200, rows)

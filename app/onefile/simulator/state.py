@@ -67,6 +67,7 @@ class CallRecord:
     method: str
     route: str  # templated, e.g. "POST User/Search"
     status: int
+    agent: str = ""  # the caller's User-Agent: tells replicas of one deployment apart
 
 
 @dataclass(slots=True)
@@ -317,8 +318,8 @@ class SimulatorState:
             return None
         return max(0.0, window[len(window) - limit] + period - now)
 
-    def record_call(self, t: float, method: str, route: str, status: int) -> None:
-        self.call_log.append(CallRecord(t, method, route, status))
+    def record_call(self, t: float, method: str, route: str, status: int, agent: str = "") -> None:
+        self.call_log.append(CallRecord(t, method, route, status, agent))
 
     @property
     def calls(self) -> list[CallRecord]:
