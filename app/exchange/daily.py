@@ -29,8 +29,8 @@ from typing import Any
 import asyncpg
 
 from app.exchange.deps import ExchangeDeps
-from app.exchange.enrol_plan import uk_today
-from app.exchange.merge import LearnerPlan, due_for_upload, plan_learner
+from app.exchange.due_reviews import review_is_due
+from app.exchange.merge import LearnerPlan, plan_learner
 from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -287,8 +287,8 @@ class _Run:
             reviews = await onefile.with_details(reviews)
             _check_owner(user_id, reviews)
         plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
-        today = uk_today(self.deps.now())
-        due = [r.id for r in data.reviews if due_for_upload(r, today)]
+        now = self.deps.now()  # A8: due when planned to start after this moment
+        due = [r.id for r in data.reviews if review_is_due(r, now)]
         self.counts.considered += 1
         if self.dry_run:
             self._count(plan, uploaded=0)
@@ -308,7 +308,7 @@ class _Run:
                 lr.id,
                 user_id,
                 lr.main_officer_id,
-                today,
+                now,
                 existing_onefile_reviews=list(reviews),
             )
             uploaded = len(report.created) + len(report.linked)

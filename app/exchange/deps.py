@@ -12,7 +12,8 @@ from app.metrics import Metrics
 from app.onefile.client import OneFileClient
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """The wall clock, as an aware UTC instant."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -26,4 +27,4 @@ class ExchangeDeps:
     learner_concurrency: int = 16  # learners exchanged side by side within one job
     full_sync_every_days: int = 7
     metrics: Metrics | None = None
-    now: Callable[[], dt.datetime] = field(default=_utcnow)  # injectable clock for tests
+    now: Callable[[], dt.datetime] = field(default=utcnow)  # injectable clock for tests

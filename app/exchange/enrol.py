@@ -137,8 +137,8 @@ class Enrolment:
                 result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
             )
         placements = await repo.placements(learner_id)
-        today = plan.uk_today(deps.now())
-        problems = enrolment_problems(await self._facts(learner, placements), today)
+        now = deps.now()  # the moment A8 measures "in the future" against
+        problems = enrolment_problems(await self._facts(learner, placements), now)
         if problems:  # A1 is checked by the API too; the data may have changed since
             return Outcome(
                 "failed",
@@ -171,7 +171,7 @@ class Enrolment:
         await ctx.progress(3, ENROL_STEPS, force=True)
 
         # A8: reviews; their officers first, so that each is counted in this report (A4).
-        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), now)
         for officer_id in plan.officers_to_upload(learner.main_officer_id, [], due):
             await self._officer(officer_id, report)
         reviews = await upload_due_reviews(
@@ -180,7 +180,7 @@ class Enrolment:
             learner_id,
             user_id,
             learner.main_officer_id,
-            today,
+            now,
             existing_onefile_reviews=[] if fresh else None,
         )
         report.created["reviews"] += len(reviews.created)

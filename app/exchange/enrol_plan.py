@@ -1,4 +1,5 @@
-"""Enrolment rules as pure functions: employer (A3), officers (A4), payloads (A6, A7), reviews (A8).
+"""Enrolment rules as pure functions: employer (A3), officers (A4), payloads (A6, A7), reviews
+to upload (A8, decided in due_reviews.py).
 
 No I/O here: plain PICSWeb records in, OneFile payloads and decisions out. PICSWeb dates and
 times are UK local time (Europe/London); OneFile speaks UTC.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.exchange.due_reviews import review_is_due
 from app.onefile import records
 from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
 from app.picsweb.enrolment_repo import (
@@ -21,17 +22,7 @@ from app.picsweb.enrolment_repo import (
     ReviewRecord,
 )
 
-UK = ZoneInfo("Europe/London")
 WORK_PLACEMENT = "P"
-NORMAL_REVIEW = "N"
-ATTENDED_UNKNOWN = "U"
-DEFAULT_REVIEW_START = dt.time(9, 0)
-REVIEW_LENGTH = dt.timedelta(hours=1)
-
-
-def uk_today(now: dt.datetime) -> dt.date:
-    """The date in the UK at the instant `now` (aware)."""
-    return now.astimezone(UK).date()
 
 
 def _text(value: str | None) -> str | None:
@@ -180,44 +171,21 @@ def reusable_aims(
 # ---- A8: reviews -----------------------------------------------------------------------
 
 
-def review_is_due(review: ReviewRecord, today: dt.date) -> bool:
-    """Type `N`, planned strictly after today (UK dates) and attended `U` (A8)."""
-    return (
-        review.type == NORMAL_REVIEW
-        and review.attended == ATTENDED_UNKNOWN
-        and review.planned_date is not None
-        and review.planned_date > today
-    )
-
-
 def reviews_to_upload(
-    reviews: Iterable[ReviewRecord], today: dt.date
+    reviews: Iterable[ReviewRecord], now: dt.datetime
 ) -> tuple[list[ReviewRecord], int]:
-    """(due reviews not yet in OneFile, how many unlinked reviews are not eligible)."""
+    """(due reviews not yet in OneFile, how many unlinked reviews are not eligible), `now`
+    being the moment of the exchange (A8, due_reviews.py)."""
     due: list[ReviewRecord] = []
     not_eligible = 0
     for review in reviews:
         if review.onefile_review_id is not None:
             continue
-        if review_is_due(review, today):
+        if review_is_due(review, now):
             due.append(review)
         else:
             not_eligible += 1
     return due, not_eligible
-
-
-def review_times(
-    planned_date: dt.date, start_time: dt.time | None
-) -> tuple[dt.datetime, dt.datetime]:
-    """UTC start and end of a review: planned date + start time in UK local time (09:00 when
-    blank), ending one hour later. A time skipped by the spring change is moved forward."""
-    local_time = (start_time or DEFAULT_REVIEW_START).replace(tzinfo=None)
-    local = dt.datetime.combine(planned_date, local_time, tzinfo=UK)
-    start = local.astimezone(dt.UTC)
-    # A wall time that does not exist (01:30 on the spring-forward day) round-trips to a
-    # different wall time; zoneinfo then resolves it with the offset before the change,
-    # which lands in the hour after it — the reading a person would mean.
-    return start, start + REVIEW_LENGTH
 
 
 def review_draft(

@@ -18,10 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.exchange import enrol_plan
-from app.exchange.enrol_plan import UK
+from app.exchange.due_reviews import ATTENDED_UNKNOWN, NORMAL_REVIEW, UK
 from app.onefile import records
-from app.picsweb.enrolment_repo import ReviewRecord
 
 # B1: progress comes from OneFile only; a null there leaves PICSWeb's value.
 PROGRESS_FIELDS: tuple[str, ...] = ("total_elements", "elements_done")
@@ -32,9 +30,7 @@ TWO_WAY_FIELDS: tuple[str, ...] = (
     "certificate_applied_date",
     "certificate_received_date",
 )
-REVIEW_TYPE_NORMAL = enrol_plan.NORMAL_REVIEW
 ATTENDED_YES = "Y"
-ATTENDED_UNKNOWN = enrol_plan.ATTENDED_UNKNOWN
 
 Change = tuple[Any, Any]  # (old, new)
 
@@ -224,7 +220,7 @@ def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> 
     """B5: an unmatched OneFile review as a new PICSWeb review, then B6–B8."""
     scheduled = uk_local(review.scheduled_for) if review.scheduled_for is not None else None
     fields: dict[str, Any] = {
-        "type": REVIEW_TYPE_NORMAL,
+        "type": NORMAL_REVIEW,
         "planned_date": scheduled.date() if scheduled is not None else None,
         "start_time": (
             scheduled.time().replace(microsecond=0, tzinfo=None) if scheduled is not None else None
@@ -294,19 +290,3 @@ def plan_learner(
     plan.review_updates.extend(updates)
     plan.review_creates.extend(creates)
     return plan
-
-
-def due_for_upload(review: PicsReview, today: dt.date) -> bool:
-    """Rule A8's selection (B4), as enrol_plan decides it; the upload lives in uploads.py."""
-    return review.onefile_review_id is None and enrol_plan.review_is_due(
-        ReviewRecord(
-            id=review.id,
-            type=review.type,
-            planned_date=review.planned_date,
-            start_time=review.start_time,
-            officer_id=review.officer_id,
-            attended=review.attended,
-            onefile_review_id=review.onefile_review_id,
-        ),
-        today,
-    )

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
+from app.exchange.due_reviews import review_times
 from app.onefile import records
 from app.onefile.drafts import ReviewDraft
 from app.onefile.errors import OneFileAmbiguous
@@ -253,18 +254,18 @@ async def upload_due_reviews(
     learner_id: int,
     onefile_learner_id: int,
     main_officer_id: int | None,
-    today: dt.date,
+    now: dt.datetime,
     existing_onefile_reviews: list[records.Review] | None = None,
 ) -> ReviewUploadReport:
     """Upload every review of the learner that A8 makes due and that has no OneFile id yet.
 
-    `today` is the UK date. Before creating, the learner's OneFile reviews (searched once,
-    or `existing_onefile_reviews` when the caller has them; `[]` for a learner created just
-    now) are looked through for one at the same ScheduledFor that no PICSWeb review holds:
-    it was created before a crash and is linked instead of created again.
+    `now` is the moment of the exchange (A8). Before creating, the learner's OneFile reviews
+    (searched once, or `existing_onefile_reviews` when the caller has them; `[]` for a learner
+    created just now) are looked through for one at the same ScheduledFor that no PICSWeb
+    review holds: it was created before a crash and is linked instead of created again.
     """
     repo = EnrolmentRepo(deps.pool)
-    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), now)
     report = ReviewUploadReport(not_eligible=not_eligible)
     if not due:
         return report
@@ -278,7 +279,7 @@ async def upload_due_reviews(
             report.without_officer.append(review.id)
             continue
         assert review.planned_date is not None  # review_is_due checked it
-        start, end = plan.review_times(review.planned_date, review.start_time)
+        start, end = review_times(review.planned_date, review.start_time)
         found = _take(free, start)
         created = False
         if found is None:

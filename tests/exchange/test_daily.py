@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.exchange.merge import UK
+from app.exchange.due_reviews import UK
 from app.jobs.worker import PoolConfig
 from app.onefile.errors import OneFileUnavailable
 from app.onefile.simulator import SimulatorConfig, SimulatorState
@@ -171,7 +171,8 @@ async def test_b4_new_due_reviews_are_uploaded_as_in_a8(
     due = await f.review(
         pool, e.learner_id, today + dt.timedelta(days=7), start_time=dt.time(14, 0)
     )
-    not_due = await f.review(pool, e.learner_id, today, start_time=dt.time(14, 0))
+    yesterday = today - dt.timedelta(days=1)  # started already, whatever the hour now
+    not_due = await f.review(pool, e.learner_id, yesterday, start_time=dt.time(23, 59))
     other_type = await f.review(pool, e.learner_id, today + dt.timedelta(days=7), type="P")
     job = await refresh(service.api, [e.learner_id])
     assert job["status"] == "succeeded", job
@@ -191,6 +192,24 @@ async def test_b4_new_due_reviews_are_uploaded_as_in_a8(
     assert job["result"]["learners"]["unchanged"] == 1, job
     assert await snapshot(pool) == before
     assert writes(sim) == 0
+
+
+async def test_b4_the_0230_run_uploads_a_review_planned_for_1000_that_day(
+    service_factory: ServiceFactory, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A8 against the moment, not the date: the nightly run at 02:30 uploads today's 10:00."""
+    sim = simulator[1]
+    e = await enrolled_learner(pool, sim)
+    day = f.uk_today() + dt.timedelta(days=30)
+    nightly = dt.datetime.combine(day, dt.time(2, 30), tzinfo=UK)
+    later_today = await f.review(pool, e.learner_id, day, start_time=dt.time(10, 0))
+    earlier_today = await f.review(pool, e.learner_id, day, start_time=dt.time(2, 0))
+    async with service_factory(clock=lambda: nightly) as svc:
+        job = await refresh(svc.api, [e.learner_id])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["onefile"]["reviews_uploaded"] == 1
+    assert (await review_row(pool, later_today))["onefile_review_id"] is not None
+    assert (await review_row(pool, earlier_today))["onefile_review_id"] is None
 
 
 # ---- B5–B8 --------------------------------------------------------------------------------
@@ -501,8 +520,9 @@ async def test_dry_run_reports_field_by_field_and_writes_nothing(
     result = job["result"]
     assert result["dry_run"] is True
     assert result["changes_total"] == 3
-    first = result["changes"][0]
-    assert first["learner_id"] == ids[0]
+    # Learners are exchanged side by side: the list is in the order they finished.
+    assert sorted(c["learner_id"] for c in result["changes"]) == sorted(ids)
+    (first,) = [c for c in result["changes"] if c["learner_id"] == ids[0]]
     lq_changes = first["picsweb"]["learner_qualifications"][0]["changes"]
     assert lq_changes["total_elements"] == {"old": None, "new": 30}
     assert lq_changes["registration_number"] == {"old": None, "new": "R0"}

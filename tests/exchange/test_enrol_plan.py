@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.exchange import enrol_plan as plan
+from app.exchange.due_reviews import review_times
 from app.onefile import records, wire
 from app.picsweb.enrolment_repo import (
     LearnerQualificationRecord,
@@ -201,62 +202,20 @@ def test_reusable_aims_are_unlinked_by_standard() -> None:
     assert {k: [a.id for a in v] for k, v in free.items()} == {501: [1, 3]}
 
 
-# ---- A8 -----------------------------------------------------------------------------------
+# ---- A8: reviews to upload (the due rule itself: test_due_reviews.py) ----------------------
 
-TODAY = D(2025, 6, 1)
-
-
-@pytest.mark.parametrize(
-    ("r", "due"),
-    [
-        (review(planned=D(2025, 6, 2)), True),
-        (review(planned=TODAY), False),  # strictly after today
-        (review(planned=D(2025, 5, 1)), False),
-        (review(type="P"), False),
-        (review(attended="Y"), False),
-        (review(attended="N"), False),
-        (review(planned=None), False),
-    ],
-)
-def test_review_eligibility(r: ReviewRecord, due: bool) -> None:
-    assert plan.review_is_due(r, TODAY) is due
+NOON_JUNE_1 = dt.datetime(2025, 6, 1, 11, 0, tzinfo=dt.UTC)  # 12:00 BST
 
 
 def test_reviews_to_upload_ignores_linked_and_counts_not_eligible() -> None:
-    rows = [review(1), review(2, linked=77), review(3, type="P"), review(4, planned=TODAY)]
-    due, not_eligible = plan.reviews_to_upload(rows, TODAY)
+    rows = [review(1), review(2, linked=77), review(3, type="P"), review(4, planned=D(2025, 6, 1))]
+    due, not_eligible = plan.reviews_to_upload(rows, NOON_JUNE_1)
     assert [r.id for r in due] == [1]
     assert not_eligible == 2
 
 
-def test_uk_today_is_the_uk_date() -> None:
-    late_june = dt.datetime(2025, 6, 1, 23, 30, tzinfo=dt.UTC)  # 00:30 BST on 2 June
-    assert plan.uk_today(late_june) == D(2025, 6, 2)
-    late_january = dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.UTC)  # GMT
-    assert plan.uk_today(late_january) == D(2025, 1, 1)
-
-
-@pytest.mark.parametrize(
-    ("day", "start", "utc"),
-    [
-        (D(2025, 6, 15), dt.time(14, 0), "2025-06-15T13:00:00.000Z"),  # BST
-        (D(2025, 1, 15), dt.time(14, 0), "2025-01-15T14:00:00.000Z"),  # GMT
-        (D(2025, 6, 15), None, "2025-06-15T08:00:00.000Z"),  # blank: 09:00 local
-        (D(2025, 1, 15), None, "2025-01-15T09:00:00.000Z"),
-        (D(2025, 3, 30), dt.time(10, 0), "2025-03-30T09:00:00.000Z"),  # clocks went forward
-        (D(2025, 10, 26), dt.time(10, 0), "2025-10-26T10:00:00.000Z"),  # clocks went back
-    ],
-)
-def test_review_times_uk_local_to_utc_one_hour_long(
-    day: D, start: dt.time | None, utc: str
-) -> None:
-    begin, end = plan.review_times(day, start)
-    assert records.format_datetime(begin) == utc
-    assert end - begin == dt.timedelta(hours=1)
-
-
 def test_review_and_visit_payloads() -> None:
-    begin, end = plan.review_times(D(2025, 6, 15), dt.time(14, 0))
+    begin, end = review_times(D(2025, 6, 15), dt.time(14, 0))
     draft = plan.review_draft(learner_id=5, assessor_id=9, start=begin, end=end)
     visit = wire.visit_payload(draft, organisation_id=1, visit_type_id=2)
     assert visit == {

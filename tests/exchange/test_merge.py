@@ -14,7 +14,6 @@ from app.exchange.merge import (
     LearnerPlan,
     PicsQualification,
     PicsReview,
-    due_for_upload,
     plan_learner,
     plan_qualification,
     plan_reviews,
@@ -244,16 +243,6 @@ def test_b8_trainee_signed(
 ) -> None:
     updates, _ = plan_reviews([pr(trainee_signed_date=ours)], [ofr(learner_signed_on=signed)], {})
     assert (updates[0].changes if updates else {}) == expected
-
-
-def test_b4_due_for_upload() -> None:
-    today = dt.date(2025, 7, 1)
-    assert due_for_upload(pr(onefile_review_id=None, planned_date=dt.date(2025, 7, 2)), today)
-    assert not due_for_upload(pr(onefile_review_id=None), today)  # not after today
-    assert not due_for_upload(pr(planned_date=dt.date(2025, 7, 2)), today)  # already linked
-    assert not due_for_upload(
-        pr(onefile_review_id=None, planned_date=dt.date(2025, 7, 2), type="P"), today
-    )
 
 
 def test_describe_is_field_by_field_and_json_ready() -> None:
