@@ -30,7 +30,7 @@ import asyncpg
 
 from app.exchange.deps import ExchangeDeps
 from app.exchange.due_reviews import review_is_due
-from app.exchange.merge import LearnerPlan, plan_learner
+from app.exchange.merge import LearnerPlan, PicsReview, plan_learner
 from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -51,7 +51,7 @@ log = logging.getLogger("app.exchange")
 BATCH_SIZE = 500  # learners read from PICSWeb per batch (one statement per table)
 LAST_MODIFIED_MARGIN = dt.timedelta(minutes=10)  # clocks and in-flight writes at OneFile
 DRY_RUN_LIST_CAP = 1000  # learners listed field by field in a dry run's result
-GONE_LIST_CAP = 100  # learning aims OneFile no longer has, listed in a job's result
+GONE_LIST_CAP = 100  # aims and reviews OneFile no longer has, listed in a job's result (each)
 
 
 class _NotExchangeable(Exception):
@@ -108,6 +108,7 @@ class _Counts:
     reviews_without_officer: int = 0  # due, but no officer to assess them (A8)
     users_confirmed: int = 0  # thin User rows whose LastModified a GET User/{id} confirmed
     learning_aims_gone: int = 0  # linked aims OneFile no longer has (left alone, reported)
+    reviews_gone: int = 0  # linked reviews OneFile no longer has (B12: left alone, reported)
 
 
 @dataclass
@@ -132,6 +133,7 @@ class _Run:
         self.counts = _Counts()
         self.calls = CallTally()  # replaced by the job's live tally in the handlers
         self.aims_gone: list[dict[str, int]] = []
+        self.reviews_gone: list[dict[str, int]] = []
         self.changes: list[dict[str, Any]] = []
         self.changes_total = 0
         self.officers: dict[int, int] = {}
@@ -286,6 +288,7 @@ class _Run:
         else:  # the centre's rows may be thin: this learner's are completed with GETs
             reviews = await onefile.with_details(reviews)
             _check_owner(user_id, reviews)
+        await self._reviews_gone(lr.id, data.reviews, reviews, confirm=self.centre)
         plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
         now = self.deps.now()  # A8: due when planned to start after this moment
         due = [r.id for r in data.reviews if review_is_due(r, now)]
@@ -341,6 +344,44 @@ class _Run:
             "linked learning aim not in OneFile",
             extra={"job_id": self.job.id, "learner_id": learner_id, "aim_id": aim_id},
         )
+
+    async def _reviews_gone(
+        self,
+        learner_id: int,
+        ours: Sequence[PicsReview],
+        theirs: Sequence[records.Review],
+        *,
+        confirm: bool,
+    ) -> None:
+        """B12: a PICSWeb review linked to a OneFile review that OneFile no longer has stays as
+        it is (not deleted; its link keeps A8 from uploading it again) and the job's result
+        names it. Read from the centre's pages, absent may only mean "linked after the pages
+        were read" (by a refresh meanwhile): then a GET, answering 404, confirms it."""
+        present = {r.id for r in theirs}
+        missing = [
+            r
+            for r in ours
+            if r.onefile_review_id is not None and r.onefile_review_id not in present
+        ]
+        for review in missing:
+            assert review.onefile_review_id is not None
+            if confirm and await self.deps.onefile.review(review.onefile_review_id) is not None:
+                continue
+            self.counts.reviews_gone += 1
+            if len(self.reviews_gone) < GONE_LIST_CAP:
+                self.reviews_gone.append(
+                    {
+                        "learner_id": learner_id,
+                        "review_id": review.id,
+                        "onefile_review_id": review.onefile_review_id,
+                    }
+                )
+            if self.deps.metrics is not None and not self.dry_run:
+                self.deps.metrics.reviews_gone.inc()
+            log.warning(
+                "linked review not in OneFile",
+                extra={"job_id": self.job.id, "learner_id": learner_id, "review_id": review.id},
+            )
 
     async def _learn_officers(self, reviews: Sequence[records.Review]) -> None:
         """Officers linked since the job started (an upload may create one, A8) → B7 knows them."""
@@ -403,6 +444,9 @@ class _Run:
         if c.learning_aims_gone:
             out["onefile"]["learning_aims_gone"] = c.learning_aims_gone
             out["onefile"]["learning_aims_gone_list"] = self.aims_gone
+        if c.reviews_gone:
+            out["onefile"]["reviews_gone"] = c.reviews_gone
+            out["onefile"]["reviews_gone_list"] = self.reviews_gone
         if self.dry_run:
             out["onefile"]["reviews_due_for_upload"] = c.reviews_due_for_upload
         if c.reviews_without_officer:

@@ -212,6 +212,71 @@ async def test_b4_the_0230_run_uploads_a_review_planned_for_1000_that_day(
     assert (await review_row(pool, earlier_today))["onefile_review_id"] is None
 
 
+# ---- B12 ----------------------------------------------------------------------------------
+
+
+def _gone_metric(text: str) -> float:
+    (line,) = [x for x in text.splitlines() if x.startswith("onefile_sync_reviews_gone_total ")]
+    return float(line.split()[1])
+
+
+async def test_b12_a_review_gone_from_onefile_is_reported_and_left_as_it_is(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    sim = simulator[1]
+    e = await enrolled_learner(pool, sim)
+    soon = dt.datetime.now(UTC) + dt.timedelta(days=10)  # A8 would upload it, were it unlinked
+    kept, _ = await linked_review(pool, sim, e, soon)
+    gone, gone_id = await linked_review(pool, sim, e, soon + dt.timedelta(days=1))
+    sim.delete_review(gone_id)
+    before = await review_row(pool, gone)
+    sim.reset_calls()
+    job = await refresh(service.api, [e.learner_id])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["onefile"]["reviews_gone"] == 1
+    assert job["result"]["onefile"]["reviews_gone_list"] == [
+        {"learner_id": e.learner_id, "review_id": gone, "onefile_review_id": gone_id}
+    ]
+    assert await review_row(pool, gone) == before  # not deleted, not unlinked, not touched
+    assert (await review_row(pool, kept))["onefile_review_id"] is not None
+    assert writes(sim) == 0  # not uploaded again
+    metrics = (await service.api.get("/metrics")).text
+    assert _gone_metric(metrics) == 1
+
+
+async def test_b12_reading_the_centres_reviews_a_gone_review_is_confirmed_and_reported(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A sync over several learners reads the centre's reviews: a linked review missing from
+    those pages is confirmed with a GET (404), then reported."""
+    sim = simulator[1]
+    ids = await _mixed(pool, sim)
+    first = await sync(service.api)
+    assert first["status"] == "succeeded", first
+    assert first["result"]["reviews_read"] == "centre"
+    assert "reviews_gone" not in first["result"]["onefile"]
+    row = await pool.fetchrow(
+        "SELECT id, onefile_review_id FROM picsweb.reviews"
+        " WHERE learner_id = $1 AND onefile_review_id IS NOT NULL ORDER BY id LIMIT 1",
+        ids[1],
+    )
+    assert row is not None
+    sim.delete_review(row["onefile_review_id"])
+    sim.reset_calls()
+    job = await sync(service.api, full=True)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["reviews_read"] == "centre"
+    assert job["result"]["onefile"]["reviews_gone_list"] == [
+        {
+            "learner_id": ids[1],
+            "review_id": row["id"],
+            "onefile_review_id": row["onefile_review_id"],
+        }
+    ]
+    assert sim.count_calls("GET Review/{id}", 404) >= 1
+    assert writes(sim) == 0
+
+
 # ---- B5–B8 --------------------------------------------------------------------------------
 
 
