@@ -134,7 +134,7 @@ def create_app(
                 ),
                 owner=owner,
                 app_name=app_name,
-                quota=quota,
+                on_term=quota.assume_previous_caller,
                 timing=LeaderTiming(cfg.leader_lease_seconds),
                 metrics=metrics,
             )
