@@ -40,6 +40,7 @@ from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
 from app.startup import QuietLifespanFailures, explain_startup_failures
+from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app")
 
@@ -143,6 +144,7 @@ def create_app(
                 pool=pool,
                 store=store,
                 lookup=PicswebLookup(pool),
+                service_store=ServiceStore(pool),
                 quota=quota,
                 onefile=client,
                 metrics=metrics,

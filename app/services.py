@@ -13,6 +13,7 @@ from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.settings import Settings
+from app.store.service_store import ServiceStore
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Services:
     pool: asyncpg.Pool
     store: JobStore
     lookup: PicswebLookup
+    service_store: ServiceStore
     quota: Quota
     onefile: OneFileClient
     metrics: Metrics

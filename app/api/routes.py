@@ -21,7 +21,7 @@ from app.api.schemas import (
     RefreshRequest,
     SyncRequest,
 )
-from app.exchange.eligibility import enrolment_problems
+from app.exchange.eligibility import LearnerState, enrolment_problems, learner_states
 from app.jobs.freshness import last_sync_times
 from app.jobs.models import Job
 from app.jobs.store import AlreadyActive
@@ -93,12 +93,13 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -
     facts = await svc.lookup.enrolment_facts(learner_id)
     if facts is None:
         raise ApiError(404, "learner_not_found", f"learner {learner_id} does not exist")
-    if facts.state.enrolled:
+    status = (await svc.service_store.enrolment_statuses([learner_id])).get(learner_id)
+    if LearnerState(learner_id, facts.onefile_user_id, status).enrolled:
         raise ApiError(
             409,
             "already_enrolled",
             f"learner {learner_id} is already enrolled in OneFile",
-            onefile_user_id=facts.state.onefile_user_id,
+            onefile_user_id=facts.onefile_user_id,
         )
     problems = enrolment_problems(facts)
     if problems:
@@ -129,7 +130,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -
 )
 async def refresh(svc: Svc, body: RefreshRequest) -> JSONResponse:
     ids = sorted(set(body.learner_ids))
-    states = await svc.lookup.learners_state(ids)
+    states = await learner_states(svc.lookup, svc.service_store, ids)
     unknown = [i for i in ids if i not in states]
     if unknown:
         raise ApiError(

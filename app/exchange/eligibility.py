@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.exchange import enrol_plan as plan
-from app.picsweb.lookup import EnrolmentFacts
+from app.picsweb.lookup import EnrolmentFacts, PicswebLookup
+from app.store.service_store import ServiceStore
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ULN = re.compile(r"^\d{10}$")
+
+
+@dataclass(frozen=True)
+class LearnerState:
+    """PICSWeb's link to OneFile and the service's enrolment status, side by side."""
+
+    id: int
+    onefile_user_id: int | None
+    enrolment_status: str | None  # None: never started here; 'in_progress'; 'finished'
+
+    @property
+    def enrolled(self) -> bool:
+        """Linked to OneFile and not stopped half-way (A2)."""
+        return self.onefile_user_id is not None and self.enrolment_status != "in_progress"
+
+
+async def learner_states(
+    lookup: PicswebLookup, store: ServiceStore, ids: Sequence[int]
+) -> dict[int, LearnerState]:
+    """The state of each of these learners that exists in PICSWeb."""
+    links = await lookup.learner_links(ids)
+    statuses = await store.enrolment_statuses(list(links))
+    return {i: LearnerState(i, user, statuses.get(i)) for i, user in links.items()}
 
 
 @dataclass(frozen=True)

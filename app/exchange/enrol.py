@@ -30,13 +30,10 @@ from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.errors import OneFileAmbiguous, OneFileError
 from app.onefile.transport import CallTally, counting_calls
-from app.picsweb.enrolment_repo import (
-    EnrolmentRepo,
-    LearnerQualificationRecord,
-    LearnerRecord,
-    PlacementRecord,
-)
-from app.picsweb.lookup import EnrolmentFacts, LearnerState, officer_contacts
+from app.picsweb.enrolment_repo import EnrolmentRepo
+from app.picsweb.lookup import EnrolmentFacts, officer_contacts
+from app.picsweb.rows import Learner, LearnerQualification, Placement
+from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app.exchange")
 
@@ -101,6 +98,7 @@ class Enrolment:
     def __init__(self, deps: ExchangeDeps) -> None:
         self._deps = deps
         self._repo = EnrolmentRepo(deps.pool)
+        self._store = ServiceStore(deps.pool)
         self.officers = OfficerLinker(deps, self._repo)
         self.placements = PlacementLinker(deps, self._repo)
 
@@ -131,7 +129,8 @@ class Enrolment:
         learner = await repo.learner(learner_id)
         if learner is None:
             return Outcome("failed", error=f"learner {learner_id} does not exist")
-        if learner.onefile_user_id is not None and learner.enrolment_status != "in_progress":
+        status = (await self._store.enrolment_statuses([learner_id])).get(learner_id)
+        if learner.onefile_user_id is not None and status != "in_progress":
             return Outcome(
                 "succeeded",
                 result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
@@ -145,7 +144,7 @@ class Enrolment:
                 error=f"learner {learner_id} cannot be enrolled: "
                 + "; ".join(p.message for p in problems),
             )
-        previous = await repo.start_enrolment(learner_id, job.id)
+        previous = await self._store.start_enrolment(learner_id, job.id)
         report.resumed = previous is not None
         assert learner.main_officer_id is not None  # enrolment_problems checked it
         await ctx.progress(0, ENROL_STEPS, force=True)
@@ -190,7 +189,7 @@ class Enrolment:
         report.reviews_without_officer = reviews.without_officer
         await ctx.progress(4, ENROL_STEPS, force=True)
 
-        await repo.finish_enrolment(learner_id, user_id, report.as_dict())
+        await self._store.finish_enrolment(learner_id, user_id, report.as_dict())
         await ctx.progress(ENROL_STEPS, ENROL_STEPS, force=True)
         log.info(
             "learner enrolled",
@@ -198,17 +197,21 @@ class Enrolment:
         )
         return Outcome("succeeded", result=report.as_dict())
 
-    async def _facts(
-        self, learner: LearnerRecord, placements: list[PlacementRecord]
-    ) -> EnrolmentFacts:
+    async def _facts(self, learner: Learner, placements: list[Placement]) -> EnrolmentFacts:
         """What rule A1 reads, as the API's check reads it (officers' emails included)."""
         repo = self._repo
+        main_officer = (
+            await repo.officer(learner.main_officer_id)
+            if learner.main_officer_id is not None
+            else None
+        )
         return EnrolmentFacts(
-            state=LearnerState(learner.id, learner.onefile_user_id, learner.enrolment_status),
+            learner_id=learner.id,
+            onefile_user_id=learner.onefile_user_id,
             email=learner.email,
             uln=learner.uln,
             main_officer_id=learner.main_officer_id,
-            main_officer_found=learner.main_officer_found,
+            main_officer_found=main_officer is not None,
             has_placement=bool(placements),
             qualifications=await repo.learner_qualifications(learner.id),
             reviews=await repo.reviews(learner.id),
@@ -224,7 +227,7 @@ class Enrolment:
 
     async def _learner(
         self,
-        learner: LearnerRecord,
+        learner: Learner,
         default_assessor_id: int,
         placement_id: int,
         *,
@@ -320,7 +323,7 @@ class Enrolment:
                     )
 
     async def _assign(
-        self, learner_id: int, lq: LearnerQualificationRecord, user_id: int, report: _Report
+        self, learner_id: int, lq: LearnerQualification, user_id: int, report: _Report
     ) -> tuple[int, records.LearningAim | None]:
         """Assign the standard; (new aim id, the aim when it was found after an ambiguity)."""
         assert lq.onefile_standard_id is not None

@@ -14,13 +14,7 @@ from typing import Any
 from app.exchange.due_reviews import review_is_due
 from app.onefile import records
 from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
-from app.picsweb.enrolment_repo import (
-    LearnerQualificationRecord,
-    LearnerRecord,
-    OfficerRecord,
-    PlacementRecord,
-    ReviewRecord,
-)
+from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
 
 WORK_PLACEMENT = "P"
 
@@ -35,7 +29,7 @@ def _text(value: str | None) -> str | None:
 # ---- A3: the employer -----------------------------------------------------------------------
 
 
-def choose_employer(placements: Iterable[PlacementRecord]) -> PlacementRecord | None:
+def choose_employer(placements: Iterable[Placement]) -> Placement | None:
     """The most recent work placement (`P`), else the most recent of any type (A3).
 
     Most recent: the latest start_date, ties broken by the highest id.
@@ -51,15 +45,15 @@ def choose_employer(placements: Iterable[PlacementRecord]) -> PlacementRecord | 
 # ---- A4: officers -----------------------------------------------------------------------
 
 
-def review_officer(review: ReviewRecord, main_officer_id: int | None) -> int | None:
+def review_officer(review: Review, main_officer_id: int | None) -> int | None:
     """The review's assessor: its officer, else the learner's main officer (A8)."""
     return review.officer_id if review.officer_id is not None else main_officer_id
 
 
 def officers_to_upload(
     main_officer_id: int | None,
-    qualifications: Iterable[LearnerQualificationRecord],
-    reviews: Iterable[ReviewRecord],
+    qualifications: Iterable[LearnerQualification],
+    reviews: Iterable[Review],
 ) -> list[int]:
     """Officer ids in upload order, each once (A4): the main officer, the assessor of each
     uploaded qualification, the officer of each uploaded review."""
@@ -76,7 +70,7 @@ def officers_to_upload(
     return list(ordered)
 
 
-def assessor_draft(officer: OfficerRecord) -> AssessorDraft:
+def assessor_draft(officer: Officer) -> AssessorDraft:
     """A OneFile assessor: name, email and MISID = ident, nothing else (A4)."""
     return AssessorDraft(
         first_name=officer.first_name,
@@ -93,9 +87,7 @@ def learner_misid(learner_id: int) -> str:
     return str(learner_id)
 
 
-def learner_draft(
-    learner: LearnerRecord, *, default_assessor_id: int, placement_id: int
-) -> LearnerDraft:
+def learner_draft(learner: Learner, *, default_assessor_id: int, placement_id: int) -> LearnerDraft:
     """The OneFile learner (A6); blank optional values are left out."""
     return LearnerDraft(
         misid=learner_misid(learner.id),
@@ -121,8 +113,8 @@ def learner_draft(
 
 
 def split_qualifications(
-    qualifications: Iterable[LearnerQualificationRecord],
-) -> tuple[list[LearnerQualificationRecord], list[int]]:
+    qualifications: Iterable[LearnerQualification],
+) -> tuple[list[LearnerQualification], list[int]]:
     """(those available in OneFile, ids of the others) — the others are skipped (A7)."""
     rows = list(qualifications)
     uploadable = [lq for lq in rows if lq.onefile_standard_id is not None]
@@ -135,7 +127,7 @@ AIM_FIELDS_SET: tuple[str, ...] = (*records.AIM_DATES, *records.AIM_TEXTS)
 
 
 def aim_changes(
-    lq: LearnerQualificationRecord, current: records.LearningAim | None = None
+    lq: LearnerQualification, current: records.LearningAim | None = None
 ) -> dict[str, Any]:
     """The learning-aim fields A7 sets: those set in PICSWeb, by name.
 
@@ -171,12 +163,10 @@ def reusable_aims(
 # ---- A8: reviews -----------------------------------------------------------------------
 
 
-def reviews_to_upload(
-    reviews: Iterable[ReviewRecord], now: dt.datetime
-) -> tuple[list[ReviewRecord], int]:
+def reviews_to_upload(reviews: Iterable[Review], now: dt.datetime) -> tuple[list[Review], int]:
     """(due reviews not yet in OneFile, how many unlinked reviews are not eligible), `now`
     being the moment of the exchange (A8, due_reviews.py)."""
-    due: list[ReviewRecord] = []
+    due: list[Review] = []
     not_eligible = 0
     for review in reviews:
         if review.onefile_review_id is not None:

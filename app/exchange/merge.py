@@ -20,6 +20,7 @@ from typing import Any
 
 from app.exchange.due_reviews import ATTENDED_UNKNOWN, NORMAL_REVIEW, UK
 from app.onefile import records
+from app.picsweb import rows
 
 # B1: progress comes from OneFile only; a null there leaves PICSWeb's value.
 PROGRESS_FIELDS: tuple[str, ...] = ("total_elements", "elements_done")
@@ -33,36 +34,6 @@ TWO_WAY_FIELDS: tuple[str, ...] = (
 ATTENDED_YES = "Y"
 
 Change = tuple[Any, Any]  # (old, new)
-
-
-@dataclass(frozen=True)
-class PicsQualification:
-    """A PICSWeb learner qualification: only what B1 and B2 read."""
-
-    id: int
-    onefile_learning_aim_id: int | None
-    has_units: bool = False
-    registration_number: str | None = None
-    registration_date: dt.date | None = None
-    certificate_applied_date: dt.date | None = None
-    certificate_received_date: dt.date | None = None
-    total_elements: int | None = None
-    elements_done: int | None = None
-
-
-@dataclass(frozen=True)
-class PicsReview:
-    """A PICSWeb review: what B4–B8 read."""
-
-    id: int
-    type: str
-    planned_date: dt.date | None
-    start_time: dt.time | None
-    officer_id: int | None
-    attended: str
-    actual_date: dt.date | None
-    trainee_signed_date: dt.date | None
-    onefile_review_id: int | None
 
 
 @dataclass(frozen=True)
@@ -175,7 +146,7 @@ def _blank(value: Any) -> bool:
 
 
 def plan_qualification(
-    q: PicsQualification, aim: records.LearningAim
+    q: rows.LearnerQualification, aim: records.LearningAim
 ) -> tuple[dict[str, Change], dict[str, Change]]:
     """B1 and B2 for one matched pair → (PICSWeb changes, OneFile changes)."""
     picsweb: dict[str, Change] = {}
@@ -236,7 +207,7 @@ def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> 
 
 
 def plan_reviews(
-    picsweb: Sequence[PicsReview],
+    picsweb: Sequence[rows.Review],
     onefile: Iterable[records.Review],
     officer_of: Mapping[int, int],
 ) -> tuple[list[RowUpdate], list[ReviewCreate]]:
@@ -264,8 +235,8 @@ def plan_reviews(
 
 
 def plan_learner(
-    qualifications: Sequence[PicsQualification],
-    reviews: Sequence[PicsReview],
+    qualifications: Sequence[rows.LearnerQualification],
+    reviews: Sequence[rows.Review],
     officer_of: Mapping[int, int],
     aims: Iterable[records.LearningAim],
     onefile_reviews: Iterable[records.Review],

@@ -24,7 +24,8 @@ from app.exchange.due_reviews import review_times
 from app.onefile import records
 from app.onefile.drafts import ReviewDraft
 from app.onefile.errors import OneFileAmbiguous
-from app.picsweb.enrolment_repo import EnrolmentRepo, OfficerRecord, OrganisationRecord
+from app.picsweb.enrolment_repo import EnrolmentRepo
+from app.picsweb.rows import Officer, Organisation
 
 log = logging.getLogger("app.exchange")
 
@@ -124,7 +125,7 @@ class OfficerLinker(_Linker):
 
     kind = "officer"
 
-    async def _officer(self, officer_id: int, conn: Conn | None) -> OfficerRecord:
+    async def _officer(self, officer_id: int, conn: Conn | None) -> Officer:
         officer = await self._repo.officer(officer_id, conn)
         if officer is None:
             raise ExchangeStepError(f"officer {officer_id} does not exist")
@@ -153,7 +154,7 @@ class PlacementLinker(_Linker):
 
     kind = "organisation"
 
-    async def _organisation(self, organisation_id: int, conn: Conn | None) -> OrganisationRecord:
+    async def _organisation(self, organisation_id: int, conn: Conn | None) -> Organisation:
         org = await self._repo.organisation(organisation_id, conn)
         if org is None:
             raise ExchangeStepError(f"organisation {organisation_id} does not exist")

@@ -11,19 +11,13 @@ import pytest
 from app.exchange import enrol_plan as plan
 from app.exchange.due_reviews import review_times
 from app.onefile import records, wire
-from app.picsweb.enrolment_repo import (
-    LearnerQualificationRecord,
-    LearnerRecord,
-    OfficerRecord,
-    PlacementRecord,
-    ReviewRecord,
-)
+from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
 
 D = dt.date
 JUNE_2 = D(2025, 6, 2)
 
 
-def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualificationRecord:
+def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualification:
     values: dict[str, Any] = dict.fromkeys(
         (
             "start_date",
@@ -39,9 +33,7 @@ def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualificati
         )
     )
     values.update(kw)
-    return LearnerQualificationRecord(
-        id=id, qualification_id=1, onefile_standard_id=standard, **values
-    )
+    return LearnerQualification(id=id, qualification_id=1, onefile_standard_id=standard, **values)
 
 
 def review(
@@ -53,8 +45,11 @@ def review(
     officer: int | None = None,
     linked: int | None = None,
     start: dt.time | None = None,
-) -> ReviewRecord:
-    return ReviewRecord(id, type, planned, start, officer, attended, linked)
+) -> Review:
+    return Review(
+        id=id, type=type, planned_date=planned, start_time=start, officer_id=officer,
+        attended=attended, onefile_review_id=linked,
+    )  # fmt: skip
 
 
 # ---- A3 -----------------------------------------------------------------------------------
@@ -62,18 +57,18 @@ def review(
 
 def test_employer_is_the_most_recent_work_placement() -> None:
     rows = [
-        PlacementRecord(1, 10, "P", D(2024, 1, 1)),
-        PlacementRecord(2, 20, "P", D(2024, 6, 1)),
-        PlacementRecord(3, 30, "X", D(2025, 1, 1)),  # newer but not a work placement
+        Placement(1, 10, "P", D(2024, 1, 1)),
+        Placement(2, 20, "P", D(2024, 6, 1)),
+        Placement(3, 30, "X", D(2025, 1, 1)),  # newer but not a work placement
     ]
     assert plan.choose_employer(rows) == rows[1]
 
 
 def test_employer_ties_go_to_the_highest_id_and_any_type_when_no_p() -> None:
     rows = [
-        PlacementRecord(5, 50, "S", D(2024, 6, 1)),
-        PlacementRecord(7, 70, "S", D(2024, 6, 1)),
-        PlacementRecord(9, 90, "X", D(2023, 6, 1)),
+        Placement(5, 50, "S", D(2024, 6, 1)),
+        Placement(7, 70, "S", D(2024, 6, 1)),
+        Placement(9, 90, "X", D(2023, 6, 1)),
     ]
     assert plan.choose_employer(rows) == rows[1]
     assert plan.choose_employer([]) is None
@@ -90,7 +85,7 @@ def test_officers_main_then_assessors_then_review_officers_each_once() -> None:
 
 
 def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
-    officer = OfficerRecord(3, "Ann", "Lee", " OFF3 ", " ann@example.test ", None)
+    officer = Officer(3, "Ann", "Lee", " OFF3 ", " ann@example.test ", None)
     body = wire.assessor_payload(plan.assessor_draft(officer), 1)
     assert body == {
         "OrganisationID": 1,
@@ -100,9 +95,7 @@ def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
         "Role": wire.ROLE_ASSESSOR,
         "MISID": "OFF3",
     }
-    bare = wire.assessor_payload(
-        plan.assessor_draft(OfficerRecord(3, "A", "B", "  ", None, None)), 1
-    )
+    bare = wire.assessor_payload(plan.assessor_draft(Officer(3, "A", "B", "  ", None, None)), 1)
     assert "MISID" not in bare and "Email" not in bare
     assert "Ann" not in repr(plan.assessor_draft(officer)) and "ann@" not in repr(officer)
 
@@ -110,7 +103,7 @@ def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
 # ---- A6 -----------------------------------------------------------------------------------
 
 
-def learner(**kw: Any) -> LearnerRecord:
+def learner(**kw: Any) -> Learner:
     values: dict[str, Any] = {
         "id": 42,
         "first_name": "Jo",
@@ -128,11 +121,9 @@ def learner(**kw: Any) -> LearnerRecord:
         "sex": "M",
         "disability": None,
         "onefile_user_id": None,
-        "enrolment_status": None,
-        "main_officer_found": True,
     }
     values.update(kw)
-    return LearnerRecord(**values)
+    return Learner(**values)
 
 
 def test_learner_payload_sends_a6_fields_and_leaves_blanks_out() -> None:

@@ -10,15 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.exchange.merge import (
-    LearnerPlan,
-    PicsQualification,
-    PicsReview,
-    plan_learner,
-    plan_qualification,
-    plan_reviews,
-)
+from app.exchange.merge import LearnerPlan, plan_learner, plan_qualification, plan_reviews
 from app.onefile.records import AIM_DETAILS, REVIEW_DETAILS, LearningAim, Review
+from app.picsweb.rows import LearnerQualification as PicsQualification
+from app.picsweb.rows import Review as PicsReview
 
 UTC = dt.UTC
 D1, D2 = dt.date(2024, 10, 1), dt.date(2025, 2, 3)
@@ -32,7 +27,7 @@ def aim(**fields: Any) -> LearningAim:
 
 
 def qual(**fields: Any) -> PicsQualification:
-    return PicsQualification(id=1, onefile_learning_aim_id=77, **fields)
+    return PicsQualification(id=1, qualification_id=1, onefile_learning_aim_id=77, **fields)
 
 
 def ofr(rid: int = 500, **fields: Any) -> Review:
@@ -148,7 +143,11 @@ def test_a_field_a_thin_row_lacks_is_never_read_as_null() -> None:
 
 def test_b3_unmatched_aims_and_qualifications_are_left_alone() -> None:
     plan = plan_learner(
-        [PicsQualification(id=1, onefile_learning_aim_id=None, registration_date=D1)],
+        [
+            PicsQualification(
+                id=1, qualification_id=1, onefile_learning_aim_id=None, registration_date=D1
+            )
+        ],
         [],
         {},
         [aim(registration_number="R")],
@@ -286,6 +285,7 @@ def learners(draw: st.DrawFn) -> tuple[list[PicsQualification], list[LearningAim
         quals.append(
             PicsQualification(
                 id=n + 1,
+                qualification_id=1,
                 onefile_learning_aim_id=100 + n if draw(st.booleans()) else None,
                 has_units=draw(st.booleans()),
                 **draw(qualification_fields()),
