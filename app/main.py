@@ -40,6 +40,7 @@ from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
 from app.startup import QuietLifespanFailures, explain_startup_failures
+from app.store.history import HistoryStore
 from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app")
@@ -113,6 +114,7 @@ def create_app(
                 visit_type_id=cfg.onefile_visit_type_id,
                 learner_concurrency=cfg.learner_concurrency,
                 full_sync_every_days=cfg.full_sync_every_days,
+                history_retention_days=cfg.history_retention_days,
                 metrics=metrics,
                 now=clock or utcnow,
             )
@@ -145,6 +147,7 @@ def create_app(
                 store=store,
                 lookup=PicswebLookup(pool),
                 service_store=ServiceStore(pool),
+                history=HistoryStore(pool),
                 quota=quota,
                 onefile=client,
                 metrics=metrics,

@@ -13,6 +13,7 @@ from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.settings import Settings
+from app.store.history import HistoryStore
 from app.store.service_store import ServiceStore
 
 
@@ -23,6 +24,7 @@ class Services:
     store: JobStore
     lookup: PicswebLookup
     service_store: ServiceStore
+    history: HistoryStore
     quota: Quota
     onefile: OneFileClient
     metrics: Metrics

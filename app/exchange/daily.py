@@ -32,6 +32,7 @@ from app.exchange.apply import apply_learner
 from app.exchange.deps import ExchangeDeps
 from app.exchange.due_reviews import review_is_due
 from app.exchange.merge import LearnerPlan, plan_learner
+from app.exchange.recording import Cause
 from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -41,6 +42,7 @@ from app.onefile.errors import OneFileAuthError, OneFileError, OneFileNotFound
 from app.onefile.transport import CallTally, counting_calls
 from app.picsweb.exchange_repo import ExchangeRepo, LearnerRows, ReviewAlreadyLinked
 from app.picsweb.rows import Learner, Review
+from app.store.history import HistoryStore, fields_written
 from app.store.service_store import ServiceStore, SyncMode
 
 log = logging.getLogger("app.exchange")
@@ -124,6 +126,7 @@ class _Run:
         self.deps = deps
         self.repo = ExchangeRepo(deps.pool)  # PICSWeb's rows
         self.store = ServiceStore(deps.pool)  # the service's own state
+        self.history = HistoryStore(deps.pool)  # what was written, field by field (B11)
         self.job = job
         self.ctx = ctx
         self.dry_run = dry_run
@@ -310,6 +313,12 @@ class _Run:
         for update in plan.aim_updates:  # B2: the aim as read, with the fields that change
             assert update.aim is not None
             await onefile.update_learning_aim(update.aim, update.new_values)
+            await self.history.record_now(
+                fields_written(
+                    lr.id, self.job.id, "onefile", "learning_aims", update.aim_id, update.changes,
+                    "B2",
+                )
+            )  # fmt: skip
         uploaded = 0
         seen_at = data.seen_at
         if due:  # B4, exactly as A8 (uploads.py); it links each review as OneFile answers
@@ -321,6 +330,7 @@ class _Run:
                 lr.main_officer_id,
                 now,
                 existing_onefile_reviews=list(reviews),
+                cause=Cause(lr.id, self.job.id, "B4"),
             )
             uploaded = len(report.created) + len(report.linked)
             self.counts.reviews_without_officer += len(report.without_officer)
@@ -338,7 +348,7 @@ class _Run:
                 again.review_creates,
             )
         await apply_learner(
-            self.deps.pool, self.repo, self.store, lr.id, plan, seen_at, self.job.id
+            self.deps.pool, self.repo, self.store, self.history, lr.id, plan, seen_at, self.job.id
         )
         self._count(plan, uploaded=uploaded)
 
@@ -677,4 +687,6 @@ async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outco
         await sweeping
     outcome = run.outcome(mode)
     await run.store.finish_sync_run(job.id, outcome.status)
+    if not dry_run:  # B11's retention: kept HISTORY_RETENTION_DAYS, pruned in bounded deletes
+        await run.history.prune(run.deps.history_retention_days)
     return outcome

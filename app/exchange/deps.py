@@ -26,5 +26,6 @@ class ExchangeDeps:
     visit_type_id: int  # ONEFILE_VISIT_TYPE_ID
     learner_concurrency: int = 16  # learners exchanged side by side within one job
     full_sync_every_days: int = 7
+    history_retention_days: int = 730  # HISTORY_RETENTION_DAYS: pruned after each sync
     metrics: Metrics | None = None
     now: Callable[[], dt.datetime] = field(default=utcnow)  # injectable clock for tests

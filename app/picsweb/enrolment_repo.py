@@ -34,6 +34,10 @@ async def read_reviews(db: Conn | asyncpg.Pool, learner_id: int) -> list[Review]
     return [Review.from_row(r) for r in await db.fetch(Q["reviews"], learner_id)]
 
 
+def _wrote(status: str) -> bool:
+    return status.endswith(" 1")
+
+
 class EnrolmentRepo:
     """Reads and link writes of the enrolment. Never closes the pool it was given."""
 
@@ -53,8 +57,15 @@ class EnrolmentRepo:
         rows = await self._pool.fetch(Q["placements"], learner_id)
         return [Placement.from_row(r) for r in rows]
 
-    async def link_learner(self, learner_id: int, onefile_user_id: int) -> None:
-        await fenced_execute(self._pool, Q["link_learner"], learner_id, onefile_user_id)
+    # Links return whether they wrote (False: linked already). With `conn`, they run on it:
+    # inside the caller's transaction, which records what was written (app/store/history.py).
+
+    async def link_learner(
+        self, learner_id: int, onefile_user_id: int, conn: Conn | None = None
+    ) -> bool:
+        return _wrote(
+            await fenced_execute(self._db(conn), Q["link_learner"], learner_id, onefile_user_id)
+        )
 
     # ---- officers and organisations (linked under an entity lock) ----------------------
 
@@ -79,8 +90,10 @@ class EnrolmentRepo:
 
     async def link_officer(
         self, officer_id: int, onefile_user_id: int, conn: Conn | None = None
-    ) -> None:
-        await fenced_execute(self._db(conn), Q["link_officer"], officer_id, onefile_user_id)
+    ) -> bool:
+        return _wrote(
+            await fenced_execute(self._db(conn), Q["link_officer"], officer_id, onefile_user_id)
+        )
 
     async def organisation(
         self, organisation_id: int, conn: Conn | None = None
@@ -90,16 +103,26 @@ class EnrolmentRepo:
 
     async def link_organisation(
         self, organisation_id: int, placement_id: int, conn: Conn | None = None
-    ) -> None:
-        await fenced_execute(self._db(conn), Q["link_organisation"], organisation_id, placement_id)
+    ) -> bool:
+        return _wrote(
+            await fenced_execute(
+                self._db(conn), Q["link_organisation"], organisation_id, placement_id
+            )
+        )
 
     # ---- qualifications -----------------------------------------------------------------
 
     async def learner_qualifications(self, learner_id: int) -> list[LearnerQualification]:
         return await read_learner_qualifications(self._pool, learner_id)
 
-    async def link_learning_aim(self, learner_qualification_id: int, aim_id: int) -> None:
-        await fenced_execute(self._pool, Q["link_learning_aim"], learner_qualification_id, aim_id)
+    async def link_learning_aim(
+        self, learner_qualification_id: int, aim_id: int, conn: Conn | None = None
+    ) -> bool:
+        return _wrote(
+            await fenced_execute(
+                self._db(conn), Q["link_learning_aim"], learner_qualification_id, aim_id
+            )
+        )
 
     # ---- reviews -------------------------------------------------------------------------
 
@@ -113,7 +136,10 @@ class EnrolmentRepo:
         rows = await self._pool.fetch(Q["linked_review_ids"], onefile_review_ids)
         return {int(r["onefile_review_id"]) for r in rows}
 
-    async def link_review(self, review_id: int, onefile_review_id: int) -> bool:
+    async def link_review(
+        self, review_id: int, onefile_review_id: int, conn: Conn | None = None
+    ) -> bool:
         """Store the OneFile id; False when the review was linked meanwhile."""
-        status = await fenced_execute(self._pool, Q["link_review"], review_id, onefile_review_id)
-        return status.endswith(" 1")
+        return _wrote(
+            await fenced_execute(self._db(conn), Q["link_review"], review_id, onefile_review_id)
+        )

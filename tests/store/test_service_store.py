@@ -6,6 +6,7 @@ import datetime as dt
 
 import asyncpg
 
+from app.store.history import Entry, HistoryStore
 from app.store.service_store import ServiceStore
 
 T0 = dt.datetime(2026, 11, 1, 2, 30, tzinfo=dt.UTC)
@@ -57,3 +58,23 @@ async def test_sync_runs_give_the_last_starts(pool: asyncpg.Pool) -> None:
     await store.start_sync_run(3, "full", True, later + dt.timedelta(hours=1))  # a dry run
     await store.finish_sync_run(3, "succeeded")
     assert await store.last_syncs() == (later, T0)
+
+
+async def test_history_is_pruned_past_its_retention_in_bounded_deletes(
+    pool: asyncpg.Pool,
+) -> None:
+    history = HistoryStore(pool)
+    entries = [
+        Entry(7, 1, "B2", "picsweb", "learner_qualifications", n, "registration_date", None,
+              dt.date(2026, 1, n + 1))
+        for n in range(5)
+    ]  # fmt: skip
+    async with pool.acquire() as conn:
+        await history.record(conn, entries)
+    await pool.execute(
+        "UPDATE onefile_sync.history SET at = now() - interval '731 days' WHERE entity_id < 3"
+    )
+    assert await history.prune(730, batch=2) == 3  # two deletes of 2, then 1
+    kept = await history.of_learner(7, limit=10)
+    assert sorted(r.entity_id for r in kept) == [3, 4]
+    assert kept[0].new == "2026-01-05"  # newest first; a date as written, ISO

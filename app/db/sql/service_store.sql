@@ -197,3 +197,32 @@ SET last_job_id = $2,
 UPDATE onefile_sync.exchange_state
 SET pending_job_id = NULL
 WHERE learner_id = $1 AND pending_job_id = $2
+
+-- ---- history (B11) --------------------------------------------------------------------------
+
+-- name: record_history
+-- One row per field written; $1..$9 arrays of equal length, values as JSON text. Always on
+-- the connection of the write it records (PICSWeb side: in the same transaction).
+INSERT INTO onefile_sync.history (learner_id, job_id, rule, side, entity, entity_id, field,
+                                  old, new)
+SELECT h.learner_id, h.job_id, h.rule, h.side, h.entity, h.entity_id, h.field,
+       h.old::jsonb, h.new::jsonb
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+            $7::text[], $8::text[], $9::text[])
+     AS h (learner_id, job_id, rule, side, entity, entity_id, field, old, new)
+
+-- name: learner_history
+-- Newest first; ties (one write's fields) in the order they were recorded, reversed.
+SELECT at, job_id, rule, side, entity, entity_id, field, old, new
+FROM onefile_sync.history
+WHERE learner_id = $1
+ORDER BY at DESC, id DESC
+LIMIT $2
+
+-- name: prune_history
+-- At most $2 rows older than $1 days, oldest first: a bounded delete, repeated by the caller.
+DELETE FROM onefile_sync.history
+WHERE id IN (SELECT id FROM onefile_sync.history
+             WHERE at < now() - make_interval(days => $1)
+             ORDER BY at
+             LIMIT $2)
