@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +59,9 @@ class _NotExchangeable(Exception):
 # ---- state shared by the refresh and sync handlers of one service -----------------------------
 
 
-class _LearnerLocks:
-    """A refresh and a sync never exchange the same learner at the same moment."""
+class LearnerLocks:
+    """A refresh and a sync never exchange the same learner at the same moment: the handlers
+    of one service share one of these (exchange/handlers.py builds it)."""
 
     def __init__(self) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
@@ -78,13 +78,6 @@ class _LearnerLocks:
             self._users[learner_id] -= 1
             if not self._users[learner_id]:
                 del self._users[learner_id], self._locks[learner_id]
-
-
-_shared_locks: weakref.WeakKeyDictionary[object, _LearnerLocks] = weakref.WeakKeyDictionary()
-
-
-def _locks_for(deps: ExchangeDeps) -> _LearnerLocks:
-    return _shared_locks.setdefault(deps.onefile, _LearnerLocks())
 
 
 # ---- one job's run -----------------------------------------------------------------------------
@@ -122,7 +115,9 @@ class _Batch:
 class _Run:
     """The exchange of a stream of learners within one job."""
 
-    def __init__(self, deps: ExchangeDeps, job: Job, ctx: JobContext, *, dry_run: bool) -> None:
+    def __init__(
+        self, deps: ExchangeDeps, locks: LearnerLocks, job: Job, ctx: JobContext, *, dry_run: bool
+    ) -> None:
         self.deps = deps
         self.repo = ExchangeRepo(deps.pool)  # PICSWeb's rows
         self.store = ServiceStore(deps.pool)  # the service's own state
@@ -130,7 +125,7 @@ class _Run:
         self.job = job
         self.ctx = ctx
         self.dry_run = dry_run
-        self.locks = _locks_for(deps)
+        self.locks = locks
         self.counts = _Counts()
         self.calls = CallTally()  # replaced by the job's live tally in the handlers
         self.aims_gone: list[dict[str, int]] = []
@@ -520,12 +515,12 @@ def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 # ---- the handlers ------------------------------------------------------------------------------
 
 
-def make_refresh_handler(deps: ExchangeDeps) -> Handler:
+def make_refresh_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
     """ "Refresh with OneFile": the exchange of the job's `learner_ids`, now."""
 
     async def refresh(job: Job, ctx: JobContext) -> Outcome:
         ids = sorted({int(i) for i in job.params.get("learner_ids", [])})
-        run = _Run(deps, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
+        run = _Run(deps, locks, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
         run.total = len(ids)
 
         async def batches() -> AsyncIterator[list[tuple[Learner, bool]]]:
@@ -640,12 +635,12 @@ async def _confirm_changed(run: _Run, job: Job, user_ids: list[int], since: dt.d
     await run.store.mark_onefile_changed(job.id, await run.as_learners(changed))
 
 
-def make_sync_handler(deps: ExchangeDeps) -> Handler:
+def make_sync_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
     """The daily exchange of every enrolled learner that needs it."""
 
     async def sync(job: Job, ctx: JobContext) -> Outcome:
         dry_run = bool(job.params.get("dry_run", False))
-        run = _Run(deps, job, ctx, dry_run=dry_run)
+        run = _Run(deps, locks, job, ctx, dry_run=dry_run)
         with counting_calls() as run.calls:
             return await _sync(run, job, ctx, dry_run=dry_run)
 

@@ -7,7 +7,7 @@ that escapes a handler ending the job `failed` with OneFile's (redacted) message
 
 from __future__ import annotations
 
-from app.exchange.daily import make_refresh_handler, make_sync_handler
+from app.exchange.daily import LearnerLocks, make_refresh_handler, make_sync_handler
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol import make_enrol_handler
 from app.jobs.models import PRIORITY_OF, Job, Outcome
@@ -30,9 +30,11 @@ def onefile_job(handler: Handler) -> Handler:
 
 
 def make_handlers(deps: ExchangeDeps) -> dict[str, Handler]:
-    """A handler for every job kind (the worker pool refuses to start without one)."""
+    """A handler for every job kind (the worker pool refuses to start without one); the
+    refresh and the sync share their learner locks."""
+    locks = LearnerLocks()
     return {
         "enrol": onefile_job(make_enrol_handler(deps)),
-        "refresh": onefile_job(make_refresh_handler(deps)),
-        "sync": onefile_job(make_sync_handler(deps)),
+        "refresh": onefile_job(make_refresh_handler(deps, locks)),
+        "sync": onefile_job(make_sync_handler(deps, locks)),
     }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import cast
 
 import pytest
 
+from app.exchange.daily import LearnerLocks
 from app.exchange.handlers import onefile_job
 from app.jobs.models import Job, JobKind, Outcome
 from app.jobs.worker import JobContext
@@ -47,3 +49,33 @@ async def test_a_onefile_error_fails_the_job_with_onefiles_message() -> None:
     outcome = await onefile_job(handler)(job("enrol"), NO_CONTEXT)
     assert outcome.status == "failed"
     assert outcome.error == "OneFile POST User (400): ClassroomID 99 is unknown"
+
+
+async def test_learner_locks_let_one_job_at_a_time_exchange_a_learner() -> None:
+    """The refresh and sync handlers share these (make_handlers): the second holder of a
+    learner waits for the first; another learner does not."""
+    locks = LearnerLocks()
+    order: list[str] = []
+    first_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with locks.hold(7):
+            order.append("first in")
+            first_in.set()
+            await release.wait()
+            order.append("first out")
+
+    async def second() -> None:
+        await first_in.wait()
+        async with locks.hold(7):
+            order.append("second in")
+
+    async def other() -> None:
+        await first_in.wait()
+        async with locks.hold(8):
+            order.append("other in")
+        release.set()
+
+    await asyncio.gather(first(), second(), other())
+    assert order == ["first in", "other in", "first out", "second in"]
