@@ -92,6 +92,17 @@ def enrol(
 
 
 @cli.command(epilog=EXIT_CODES)
+def history(
+    learner_id: Annotated[int, typer.Argument(min=1, help="The PICSWeb learner's id.")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = "",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 100,
+) -> None:
+    """Print what enrolment and the exchange wrote for one learner, newest first (B11)."""
+    raise typer.Exit(asyncio.run(_history(url, token, learner_id, limit)))
+
+
+@cli.command(epilog=EXIT_CODES)
 def migrate() -> None:
     """Apply the service's own migrations to DATABASE_URL (start-up does this too)."""
     from app.cli_support import database_url
@@ -186,6 +197,31 @@ async def _run_and_follow(url: str, token: str, path: str, body: Any, label: str
     for failure in job.get("failures", [])[:20]:
         say(f"learner {failure['learner_id']}: {failure['reason']}")
     return Code.OK if job["status"] == "succeeded" else Code.NOT_DONE
+
+
+async def _history(url: str, token: str, learner_id: int, limit: int) -> int:
+    from app.follow import history_table
+
+    if not token:
+        raise fail("SERVICE_API_TOKEN is not set (or pass --token)", Code.CONFIG)
+    try:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as api:
+            r = await api.get(f"/learners/{learner_id}/history", params={"limit": limit})
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        raise fail("--url (ONEFILE_SYNC_URL) is not a valid http:// URL", Code.CONFIG) from None
+    except httpx.TransportError as exc:
+        raise fail(
+            f"cannot reach the service at {_origin(url)} ({type(exc).__name__})",
+            Code.UNREACHABLE,
+        ) from None
+    if r.status_code != 200:
+        json_body = r.headers.get("content-type", "").startswith("application/json")
+        message = r.json().get("message", "") if json_body else r.text[:200]
+        raise fail(f"the service refused: {r.status_code}: {message}", Code.NOT_DONE)
+    Console(width=200).print(history_table(r.json()))
+    return Code.OK
 
 
 def _origin(url: str) -> str:

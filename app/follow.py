@@ -75,3 +75,21 @@ def job_table(job: dict[str, Any], title: str, extra: list[tuple[str, str]] | No
     if job.get("error"):
         table.add_row("error", str(job["error"]))
     return table
+
+
+def _value(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def history_table(history: dict[str, Any]) -> Table:
+    """A learner's history (GET /learners/{id}/history) as a person reads it, newest first.
+    Values are shown as written: this is for the operator's terminal, never for a log."""
+    table = Table(title=f"learner {history['learner_id']}: {len(history['changes'])} changes")
+    for name in ("at", "job", "rule", "side", "entity", "id", "field", "old", "new"):
+        table.add_column(name)
+    for c in history["changes"]:
+        table.add_row(
+            c["at"][:19].replace("T", " "), _value(c["job_id"]), c["rule"], c["side"],
+            c["entity"], str(c["entity_id"]), c["field"], _value(c["old"]), _value(c["new"]),
+        )  # fmt: skip
+    return table

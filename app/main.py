@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -25,7 +26,7 @@ from app.api.errors import install_error_handlers
 from app.api.middleware import GuardBodyMiddleware, RequestLogMiddleware
 from app.api.routes import router
 from app.db.open import open_database
-from app.exchange.deps import ExchangeDeps
+from app.exchange.deps import ExchangeDeps, utcnow
 from app.exchange.handlers import make_handlers
 from app.jobs.leader import Leader, LeaderTiming
 from app.jobs.store import JobStore
@@ -39,6 +40,8 @@ from app.picsweb.lookup import PicswebLookup
 from app.services import Services
 from app.settings import Settings, load_settings
 from app.startup import QuietLifespanFailures, explain_startup_failures
+from app.store.history import HistoryStore
+from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app")
 
@@ -56,8 +59,10 @@ def create_app(
     run_workers: bool = True,
     configure_logs: bool = True,
     pool_config: PoolConfig | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> FastAPI:
-    """Build the app; settings are read from the environment at start-up when not given."""
+    """Build the app; settings are read from the environment at start-up when not given.
+    `clock` (tests) is the moment the exchange measures against (A8); the wall clock if None."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -109,7 +114,9 @@ def create_app(
                 visit_type_id=cfg.onefile_visit_type_id,
                 learner_concurrency=cfg.learner_concurrency,
                 full_sync_every_days=cfg.full_sync_every_days,
+                history_retention_days=cfg.history_retention_days,
                 metrics=metrics,
+                now=clock or utcnow,
             )
             handlers = make_handlers(deps)
             pcfg = pool_config or PoolConfig(
@@ -130,7 +137,7 @@ def create_app(
                 ),
                 owner=owner,
                 app_name=app_name,
-                quota=quota,
+                on_term=quota.assume_previous_caller,
                 timing=LeaderTiming(cfg.leader_lease_seconds),
                 metrics=metrics,
             )
@@ -139,6 +146,8 @@ def create_app(
                 pool=pool,
                 store=store,
                 lookup=PicswebLookup(pool),
+                service_store=ServiceStore(pool),
+                history=HistoryStore(pool),
                 quota=quota,
                 onefile=client,
                 metrics=metrics,

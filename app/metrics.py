@@ -68,6 +68,12 @@ class Metrics:
         self.db_statements = Counter(
             "onefile_sync_db_statements_total", "SQL statements sent to Postgres.", registry=r
         )
+        self.reviews_gone = Counter(
+            "onefile_sync_reviews_gone_total",
+            "Linked PICSWeb reviews an exchange found gone from OneFile, left as they are "
+            "(B12); counted at every exchange that finds one.",
+            registry=r,
+        )
         self.is_leader = Gauge(
             "onefile_sync_leader", "1 while this process runs the OneFile workers.", registry=r
         )

@@ -13,6 +13,8 @@ from app.onefile.client import OneFileClient
 from app.onefile.quota import Quota
 from app.picsweb.lookup import PicswebLookup
 from app.settings import Settings
+from app.store.history import HistoryStore
+from app.store.service_store import ServiceStore
 
 
 @dataclass
@@ -21,6 +23,8 @@ class Services:
     pool: asyncpg.Pool
     store: JobStore
     lookup: PicswebLookup
+    service_store: ServiceStore
+    history: HistoryStore
     quota: Quota
     onefile: OneFileClient
     metrics: Metrics

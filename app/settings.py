@@ -92,6 +92,8 @@ class Settings(OneFileSettings):
     leader_lease_seconds: float = Field(default=5.0, ge=1, le=60)
     job_max_attempts: int = Field(default=5, ge=1)
     full_sync_every_days: int = Field(default=7, ge=1)
+    # B11: how long the history of written values is kept (it holds personal data).
+    history_retention_days: int = Field(default=730, ge=1, le=36500)
     db_pool_size: int = Field(default=10, ge=2, le=100)
     log_level: str = "INFO"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -98,13 +99,18 @@ def service_factory(db_url: str, simulator: tuple[str, SimulatorState]) -> Servi
 
     @contextlib.asynccontextmanager
     async def factory(
-        *, run_workers: bool = True, pool_config: PoolConfig | None = None, **overrides: Any
+        *,
+        run_workers: bool = True,
+        pool_config: PoolConfig | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        **overrides: Any,
     ) -> AsyncIterator[Service]:
         settings = make_settings(db_url, simulator[0], **overrides)
         app = create_app(
             settings,
             run_workers=run_workers,
             configure_logs=False,
+            clock=clock,
             pool_config=pool_config
             or PoolConfig(slots=4, lease_seconds=6.0, poll_interval=0.2, shutdown_grace=2.0),
         )

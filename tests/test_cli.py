@@ -23,11 +23,12 @@ from app.onefile.simulator import SimulatorState
 from app.settings import Settings
 from tests import pg
 from tests.conftest import API_TOKEN, SIM_TOKEN, ServiceFactory
+from tests.exchange.factories import enrol as enrol_job
 from tests.exchange.factories import typical_learner
 
 runner = CliRunner()
 PASSWORD = "pw-Secret-4711"
-COMMANDS = ("serve", "sync", "enrol", "demo", "simulate", "migrate", "check", "probe")
+COMMANDS = ("serve", "sync", "enrol", "history", "demo", "simulate", "migrate", "check", "probe")
 # Every variable the service reads unset, so that the test machine's environment cannot leak in.
 NO_SETTINGS: dict[str, str | None] = {name.upper(): None for name in Settings.model_fields}
 
@@ -213,3 +214,19 @@ async def test_enrol_shows_each_step_of_the_job(service_factory: ServiceFactory,
         job = (await svc.api.get(f"/jobs/{job_id}")).json()
     assert job["status"] == "succeeded"
     assert job["progress"] == {"done": 5, "total": 5}
+
+
+async def test_history_prints_what_the_enrolment_wrote(
+    service_factory: ServiceFactory, pool: Any
+) -> None:
+    learner = await typical_learner(pool)
+    async with service_factory() as svc, serve_http(svc.app) as url:
+        job = await enrol_job(svc.api, learner.learner_id)
+        assert job["status"] == "succeeded"
+        args = ["history", str(learner.learner_id), "--url", url, "--token", API_TOKEN]
+        result = await asyncio.to_thread(invoke, args)
+        assert result.exit_code == 0, result.output
+        assert re.search(r"A6 .*onefile.*users.*created", result.output), result.output
+        assert re.search(r"A6 .*picsweb.*learners.*onefile_user_id", result.output)
+        unknown = await asyncio.to_thread(invoke, ["history", "999999", *args[2:]])
+        assert_one_error_line(unknown, 1, "the service refused: 404")

@@ -5,23 +5,27 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.api.auth import require_token
 from app.api.errors import ApiError
 from app.api.middleware import MAX_BODY
 from app.api.schemas import (
+    DEFAULT_HISTORY_LIMIT,
     ID_BOUND,
+    MAX_HISTORY_LIMIT,
+    ChangeOut,
     ErrorOut,
     FailureOut,
     HealthOut,
+    HistoryOut,
     JobOut,
     Progress,
     RefreshRequest,
     SyncRequest,
 )
-from app.exchange.eligibility import enrolment_problems
+from app.exchange.eligibility import LearnerState, enrolment_problems, learner_states
 from app.jobs.freshness import last_sync_times
 from app.jobs.models import Job
 from app.jobs.store import AlreadyActive
@@ -93,12 +97,13 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -
     facts = await svc.lookup.enrolment_facts(learner_id)
     if facts is None:
         raise ApiError(404, "learner_not_found", f"learner {learner_id} does not exist")
-    if facts.state.enrolled:
+    status = (await svc.service_store.enrolment_statuses([learner_id])).get(learner_id)
+    if LearnerState(learner_id, facts.onefile_user_id, status).enrolled:
         raise ApiError(
             409,
             "already_enrolled",
             f"learner {learner_id} is already enrolled in OneFile",
-            onefile_user_id=facts.state.onefile_user_id,
+            onefile_user_id=facts.onefile_user_id,
         )
     problems = enrolment_problems(facts)
     if problems:
@@ -129,7 +134,7 @@ async def enrol(svc: Svc, learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -
 )
 async def refresh(svc: Svc, body: RefreshRequest) -> JSONResponse:
     ids = sorted(set(body.learner_ids))
-    states = await svc.lookup.learners_state(ids)
+    states = await learner_states(svc.lookup, svc.service_store, ids)
     unknown = [i for i in ids if i not in states]
     if unknown:
         raise ApiError(
@@ -187,6 +192,29 @@ async def get_job(svc: Svc, job_id: Annotated[int, Path(gt=0, lt=ID_BOUND)]) -> 
     if job is None:
         raise ApiError(404, "job_not_found", f"job {job_id} does not exist")
     return job_out(job)
+
+
+@router.get(
+    "/learners/{learner_id}/history",
+    response_model=HistoryOut,
+    dependencies=authed,
+    responses={**_ERRORS, 404: {"model": ErrorOut, "description": "Unknown learner."}},
+    summary="Every value enrolment and the exchange wrote for a learner, newest first (B11)",
+)
+async def learner_history(
+    svc: Svc,
+    learner_id: Annotated[int, Path(gt=0, lt=ID_BOUND)],
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="How many changes, newest first.")
+    ] = DEFAULT_HISTORY_LIMIT,
+) -> HistoryOut:
+    if not await svc.lookup.learner_links([learner_id]):
+        raise ApiError(404, "learner_not_found", f"learner {learner_id} does not exist")
+    rows = await svc.history.of_learner(learner_id, limit)
+    return HistoryOut(
+        learner_id=learner_id,
+        changes=[ChangeOut.model_validate(r, from_attributes=True) for r in rows],
+    )
 
 
 @router.get(

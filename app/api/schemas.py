@@ -81,3 +81,27 @@ class HealthOut(BaseModel):
     leader: bool
     quota: dict[str, Any] | None = None
     last_sync: dict[str, Any] | None = None
+
+
+HistoryValue = str | int | float | bool | None
+MAX_HISTORY_LIMIT = 1000
+DEFAULT_HISTORY_LIMIT = 100
+
+
+class ChangeOut(BaseModel):
+    """One field written by enrolment or the exchange (rule B11)."""
+
+    at: dt.datetime
+    job_id: int | None
+    rule: str = Field(description="As in the exchange rules: A6, B2, …")
+    side: Literal["picsweb", "onefile"]
+    entity: str = Field(description="PICSWeb's table, or the OneFile entity.")
+    entity_id: int = Field(description="The row's id on that side.")
+    field: str = Field(description='"created" for a record created in OneFile.')
+    old: HistoryValue
+    new: HistoryValue = Field(description="For `created`: the OneFile id.")
+
+
+class HistoryOut(BaseModel):
+    learner_id: int
+    changes: list[ChangeOut] = Field(description="Newest first.")

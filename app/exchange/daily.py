@@ -21,16 +21,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from app.exchange.apply import apply_learner
 from app.exchange.deps import ExchangeDeps
-from app.exchange.enrol_plan import uk_today
-from app.exchange.merge import LearnerPlan, due_for_upload, plan_learner
+from app.exchange.due_reviews import review_is_due
+from app.exchange.merge import LearnerPlan, plan_learner
+from app.exchange.recording import Cause
 from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -38,20 +39,17 @@ from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.errors import OneFileAuthError, OneFileError, OneFileNotFound
 from app.onefile.transport import CallTally, counting_calls
-from app.picsweb.exchange_repo import (
-    ExchangeRepo,
-    LearnerData,
-    LearnerRow,
-    ReviewAlreadyLinked,
-    SyncMode,
-)
+from app.picsweb.exchange_repo import ExchangeRepo, LearnerRows, ReviewAlreadyLinked
+from app.picsweb.rows import Learner, Review
+from app.store.history import HistoryStore, fields_written
+from app.store.service_store import ServiceStore, SyncMode
 
 log = logging.getLogger("app.exchange")
 
 BATCH_SIZE = 500  # learners read from PICSWeb per batch (one statement per table)
 LAST_MODIFIED_MARGIN = dt.timedelta(minutes=10)  # clocks and in-flight writes at OneFile
 DRY_RUN_LIST_CAP = 1000  # learners listed field by field in a dry run's result
-GONE_LIST_CAP = 100  # learning aims OneFile no longer has, listed in a job's result
+GONE_LIST_CAP = 100  # aims and reviews OneFile no longer has, listed in a job's result (each)
 
 
 class _NotExchangeable(Exception):
@@ -61,8 +59,9 @@ class _NotExchangeable(Exception):
 # ---- state shared by the refresh and sync handlers of one service -----------------------------
 
 
-class _LearnerLocks:
-    """A refresh and a sync never exchange the same learner at the same moment."""
+class LearnerLocks:
+    """A refresh and a sync never exchange the same learner at the same moment: the handlers
+    of one service share one of these (exchange/handlers.py builds it)."""
 
     def __init__(self) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
@@ -79,13 +78,6 @@ class _LearnerLocks:
             self._users[learner_id] -= 1
             if not self._users[learner_id]:
                 del self._users[learner_id], self._locks[learner_id]
-
-
-_shared_locks: weakref.WeakKeyDictionary[object, _LearnerLocks] = weakref.WeakKeyDictionary()
-
-
-def _locks_for(deps: ExchangeDeps) -> _LearnerLocks:
-    return _shared_locks.setdefault(deps.onefile, _LearnerLocks())
 
 
 # ---- one job's run -----------------------------------------------------------------------------
@@ -108,6 +100,7 @@ class _Counts:
     reviews_without_officer: int = 0  # due, but no officer to assess them (A8)
     users_confirmed: int = 0  # thin User rows whose LastModified a GET User/{id} confirmed
     learning_aims_gone: int = 0  # linked aims OneFile no longer has (left alone, reported)
+    reviews_gone: int = 0  # linked reviews OneFile no longer has (B12: left alone, reported)
 
 
 @dataclass
@@ -122,16 +115,21 @@ class _Batch:
 class _Run:
     """The exchange of a stream of learners within one job."""
 
-    def __init__(self, deps: ExchangeDeps, job: Job, ctx: JobContext, *, dry_run: bool) -> None:
+    def __init__(
+        self, deps: ExchangeDeps, locks: LearnerLocks, job: Job, ctx: JobContext, *, dry_run: bool
+    ) -> None:
         self.deps = deps
-        self.repo = ExchangeRepo(deps.pool)
+        self.repo = ExchangeRepo(deps.pool)  # PICSWeb's rows
+        self.store = ServiceStore(deps.pool)  # the service's own state
+        self.history = HistoryStore(deps.pool)  # what was written, field by field (B11)
         self.job = job
         self.ctx = ctx
         self.dry_run = dry_run
-        self.locks = _locks_for(deps)
+        self.locks = locks
         self.counts = _Counts()
         self.calls = CallTally()  # replaced by the job's live tally in the handlers
         self.aims_gone: list[dict[str, int]] = []
+        self.reviews_gone: list[dict[str, int]] = []
         self.changes: list[dict[str, Any]] = []
         self.changes_total = 0
         self.officers: dict[int, int] = {}
@@ -156,7 +154,7 @@ class _Run:
 
     async def read_centre_reviews(self) -> None:
         try:
-            await self.repo.clear_centre_reviews(self.job.id)
+            await self.store.clear_centre_reviews(self.job.id)
             async for page in self.deps.onefile.centre_reviews(expected=self.reviews_expected):
                 await self._store_centre_page(page)
         except OneFileError as exc:
@@ -174,14 +172,21 @@ class _Run:
         PICSWeb's links (or a GET remembered earlier) do; a review unknown to both is new to
         PICSWeb (B5) and is read with a GET, which names its learner."""
         thin = [r.id for r in page if not r.has("learner_id")]
-        owners = await self.repo.review_owners(thin) if thin else {}
+        owners = await self._review_owners(thin) if thin else {}
         unknown = [r for r in page if not r.has("learner_id") and r.id not in owners]
         if unknown:
             got = await self.deps.onefile.with_details(unknown)
-            await self.repo.remember_review_owners(got)
+            await self.store.remember_review_owners(got)
             by_id = {r.id: r for r in got}
             page = [by_id.get(r.id, r) for r in page]
-        await self.repo.store_centre_reviews(self.job.id, page, owners)
+        await self.store.store_centre_reviews(self.job.id, page, owners)
+
+    async def _review_owners(self, review_ids: list[int]) -> dict[int, int]:
+        """OneFile review id → its learner's OneFile user id, where known: PICSWeb's link, or
+        a GET remembered by the service."""
+        owners = await self.store.review_owners(review_ids)
+        owners.update(await self.repo.linked_review_owners(review_ids))
+        return owners
 
     async def _centre_reviews(self, batch: _Batch, user_id: int) -> list[records.Review] | None:
         async with batch.lock:
@@ -189,22 +194,25 @@ class _Run:
                 await self.centre_ready.wait()
                 if self.centre_failed:
                     return None
-                batch.reviews = await self.repo.centre_reviews_of(self.job.id, batch.user_ids)
+                batch.reviews = await self.store.centre_reviews_of(self.job.id, batch.user_ids)
         return batch.reviews.get(user_id, [])
 
     # -- the stream --
 
-    async def exchange(self, batches: AsyncIterator[list[LearnerRow]]) -> None:
+    async def exchange(self, batches: AsyncIterator[list[tuple[Learner, bool]]]) -> None:
+        """`batches`: learners, each with whether it failed earlier in this job (a rerun)."""
         """Exchange every learner of `batches` with `learner_concurrency` consumers."""
         self.officers = await self.repo.officer_links()
         workers = max(1, self.deps.learner_concurrency)
-        queue: asyncio.Queue[tuple[LearnerData, _Batch] | None] = asyncio.Queue(workers * 2)
+        queue: asyncio.Queue[tuple[LearnerRows, bool, _Batch] | None] = asyncio.Queue(workers * 2)
 
         async def produce() -> None:
-            async for rows in batches:
-                batch = _Batch([r.onefile_user_id for r in rows if r.onefile_user_id])
-                for data in await self.repo.load(rows):
-                    await queue.put((data, batch))
+            async for items in batches:
+                learners = [lr for lr, _ in items]
+                batch = _Batch([lr.onefile_user_id for lr in learners if lr.onefile_user_id])
+                loaded = await self.repo.load(learners)
+                for data, (_, had_failed) in zip(loaded, items, strict=True):
+                    await queue.put((data, had_failed, batch))
             for _ in range(workers):  # on an error, gather below cancels the consumers
                 await queue.put(None)
 
@@ -229,16 +237,16 @@ class _Run:
         finally:
             if self.centre:
                 with contextlib.suppress(*_INFRA):
-                    await asyncio.shield(self.repo.clear_centre_reviews(self.job.id))
+                    await asyncio.shield(self.store.clear_centre_reviews(self.job.id))
         await self.ctx.progress(self.done, self.total, force=True)
 
-    async def learner(self, data: LearnerData, batch: _Batch) -> None:
+    async def learner(self, data: LearnerRows, had_failed: bool, batch: _Batch) -> None:
         lr = data.learner
         learner_id_var.set(lr.id)  # every line logged for this learner carries its id
         try:
             async with self.locks.hold(lr.id):
                 await self._exchange_one(data, batch)
-            await self.ctx.learner_ok(lr.id, had_failed=lr.had_failed)
+            await self.ctx.learner_ok(lr.id, had_failed=had_failed)
         except OneFileAuthError:
             raise  # the token itself is refused: no learner can succeed
         except (
@@ -256,14 +264,14 @@ class _Run:
                 extra={"job_id": self.job.id, "learner_id": lr.id, "reason": reason},
             )
             if self.dry_run:
-                await self.repo.learner_dry_run_done(lr.id, self.job.id)
+                await self.store.learner_dry_run_done(lr.id, self.job.id)
             else:
-                await self.repo.learner_failed(lr.id, self.job.id, reason)
+                await self.store.learner_failed(lr.id, self.job.id, reason)
             await self.ctx.fail_learner(lr.id, reason)
         self.done += 1
         await self.ctx.progress(self.done, self.total)
 
-    async def _exchange_one(self, data: LearnerData, batch: _Batch) -> None:
+    async def _exchange_one(self, data: LearnerRows, batch: _Batch) -> None:
         lr = data.learner
         user_id = lr.onefile_user_id
         if user_id is None:
@@ -286,19 +294,26 @@ class _Run:
         else:  # the centre's rows may be thin: this learner's are completed with GETs
             reviews = await onefile.with_details(reviews)
             _check_owner(user_id, reviews)
+        await self._reviews_gone(lr.id, data.reviews, reviews, confirm=self.centre)
         plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
-        today = uk_today(self.deps.now())
-        due = [r.id for r in data.reviews if due_for_upload(r, today)]
+        now = self.deps.now()  # A8: due when planned to start after this moment
+        due = [r.id for r in data.reviews if review_is_due(r, now)]
         self.counts.considered += 1
         if self.dry_run:
             self._count(plan, uploaded=0)
             self.counts.reviews_due_for_upload += len(due)
             self._describe(lr.id, plan, due)
-            await self.repo.learner_dry_run_done(lr.id, self.job.id)
+            await self.store.learner_dry_run_done(lr.id, self.job.id)
             return
         for update in plan.aim_updates:  # B2: the aim as read, with the fields that change
             assert update.aim is not None
             await onefile.update_learning_aim(update.aim, update.new_values)
+            await self.history.record_now(
+                fields_written(
+                    lr.id, self.job.id, "onefile", "learning_aims", update.aim_id, update.changes,
+                    "B2",
+                )
+            )  # fmt: skip
         uploaded = 0
         seen_at = data.seen_at
         if due:  # B4, exactly as A8 (uploads.py); it links each review as OneFile answers
@@ -308,8 +323,9 @@ class _Run:
                 lr.id,
                 user_id,
                 lr.main_officer_id,
-                today,
+                now,
                 existing_onefile_reviews=list(reviews),
+                cause=Cause(lr.id, self.job.id, "B4"),
             )
             uploaded = len(report.created) + len(report.linked)
             self.counts.reviews_without_officer += len(report.without_officer)
@@ -326,8 +342,20 @@ class _Run:
                 again.review_updates,
                 again.review_creates,
             )
-        await self.repo.apply(lr.id, plan, seen_at, self.job.id)
+        await apply_learner(
+            self.deps.pool, self.repo, self.store, self.history, lr.id, plan, seen_at, self.job.id
+        )
         self._count(plan, uploaded=uploaded)
+
+    async def as_learners(
+        self, users: Sequence[tuple[int, dt.datetime | None]]
+    ) -> list[tuple[int, dt.datetime | None]]:
+        """(OneFile user, LastModified) → (PICSWeb learner linked to it, LastModified)."""
+        if not users:
+            return []
+        modified = dict(users)
+        pairs = await self.repo.learners_of_users(list(modified))
+        return [(learner_id, modified[user_id]) for learner_id, user_id in pairs]
 
     def _aim_gone(self, learner_id: int, lq_id: int, aim_id: int) -> None:
         """A linked aim OneFile no longer has: its qualification is left alone (B3) and the
@@ -341,6 +369,44 @@ class _Run:
             "linked learning aim not in OneFile",
             extra={"job_id": self.job.id, "learner_id": learner_id, "aim_id": aim_id},
         )
+
+    async def _reviews_gone(
+        self,
+        learner_id: int,
+        ours: Sequence[Review],
+        theirs: Sequence[records.Review],
+        *,
+        confirm: bool,
+    ) -> None:
+        """B12: a PICSWeb review linked to a OneFile review that OneFile no longer has stays as
+        it is (not deleted; its link keeps A8 from uploading it again) and the job's result
+        names it. Read from the centre's pages, absent may only mean "linked after the pages
+        were read" (by a refresh meanwhile): then a GET, answering 404, confirms it."""
+        present = {r.id for r in theirs}
+        missing = [
+            r
+            for r in ours
+            if r.onefile_review_id is not None and r.onefile_review_id not in present
+        ]
+        for review in missing:
+            assert review.onefile_review_id is not None
+            if confirm and await self.deps.onefile.review(review.onefile_review_id) is not None:
+                continue
+            self.counts.reviews_gone += 1
+            if len(self.reviews_gone) < GONE_LIST_CAP:
+                self.reviews_gone.append(
+                    {
+                        "learner_id": learner_id,
+                        "review_id": review.id,
+                        "onefile_review_id": review.onefile_review_id,
+                    }
+                )
+            if self.deps.metrics is not None and not self.dry_run:
+                self.deps.metrics.reviews_gone.inc()
+            log.warning(
+                "linked review not in OneFile",
+                extra={"job_id": self.job.id, "learner_id": learner_id, "review_id": review.id},
+            )
 
     async def _learn_officers(self, reviews: Sequence[records.Review]) -> None:
         """Officers linked since the job started (an upload may create one, A8) → B7 knows them."""
@@ -403,6 +469,9 @@ class _Run:
         if c.learning_aims_gone:
             out["onefile"]["learning_aims_gone"] = c.learning_aims_gone
             out["onefile"]["learning_aims_gone_list"] = self.aims_gone
+        if c.reviews_gone:
+            out["onefile"]["reviews_gone"] = c.reviews_gone
+            out["onefile"]["reviews_gone_list"] = self.reviews_gone
         if self.dry_run:
             out["onefile"]["reviews_due_for_upload"] = c.reviews_due_for_upload
         if c.reviews_without_officer:
@@ -446,22 +515,23 @@ def _chunks(ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 # ---- the handlers ------------------------------------------------------------------------------
 
 
-def make_refresh_handler(deps: ExchangeDeps) -> Handler:
+def make_refresh_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
     """ "Refresh with OneFile": the exchange of the job's `learner_ids`, now."""
 
     async def refresh(job: Job, ctx: JobContext) -> Outcome:
         ids = sorted({int(i) for i in job.params.get("learner_ids", [])})
-        run = _Run(deps, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
+        run = _Run(deps, locks, job, ctx, dry_run=bool(job.params.get("dry_run", False)))
         run.total = len(ids)
 
-        async def batches() -> AsyncIterator[list[LearnerRow]]:
+        async def batches() -> AsyncIterator[list[tuple[Learner, bool]]]:
             for chunk in _chunks(ids, BATCH_SIZE):
-                rows = await run.repo.learners_by_id(chunk, job.id)
-                for gone in sorted(set(chunk) - {r.id for r in rows}):
+                learners = await run.repo.learners(chunk)
+                for gone in sorted(set(chunk) - {lr.id for lr in learners}):
                     run.counts.failed += 1
                     run.done += 1
                     await ctx.fail_learner(gone, "the learner no longer exists in PICSWeb")
-                yield rows
+                failed = await run.store.failed_in_job([lr.id for lr in learners], job.id)
+                yield [(lr, lr.id in failed) for lr in learners]
 
         with counting_calls() as run.calls:
             await run.choose_review_source(len(ids))
@@ -476,12 +546,12 @@ async def _detect(
 ) -> tuple[SyncMode, Callable[[], Coroutine[Any, Any, None]] | None]:
     """Mark this job's pending learners (once per job; a rerun keeps them) → the mode, and for
     a full sweep the reading of every learner's LastModified, to run beside the exchange."""
-    repo, deps = run.repo, run.deps
-    existing = await repo.sync_run(job.id)
+    repo, store, deps = run.repo, run.store, run.deps
+    existing = await store.sync_run(job.id)
     if existing is not None and existing.detected:
         run.total = existing.total or 0
         return existing.mode, None
-    last, last_full = await repo.last_syncs()
+    last, last_full = await store.last_syncs()
     started = existing.started_at if existing is not None else deps.now()
     full = (
         full_requested
@@ -490,11 +560,11 @@ async def _detect(
         or started - last_full >= dt.timedelta(days=deps.full_sync_every_days)
     )
     mode: SyncMode = "full" if full else "incremental"
-    await repo.start_sync_run(job.id, mode, dry_run, started)
+    await store.start_sync_run(job.id, mode, dry_run, started)
     if full:
-        await repo.mark_all_enrolled(job.id)
-        run.total = await repo.count_pending(job.id)
-        await repo.sync_detected(job.id, run.total)
+        await store.mark_all_enrolled(job.id, await repo.linked_learners())
+        run.total = await store.count_pending(job.id)
+        await store.sync_detected(job.id, run.total)
         if deps.onefile.user_rows_thin:
             return mode, None  # rows without LastModified: nothing for a sweep to note
 
@@ -506,21 +576,26 @@ async def _detect(
             async for users in deps.onefile.learners_of_centre():
                 if not all(u.has("last_modified") for u in users):
                     return
-                await repo.note_onefile_modified(job.id, [(u.id, u.last_modified) for u in users])
+                seen = await run.as_learners([(u.id, u.last_modified) for u in users])
+                await store.note_onefile_modified(job.id, seen)
 
         return mode, sweep
     assert last is not None
     since = last - LAST_MODIFIED_MARGIN
     async for users in deps.onefile.users_changed_since(since):
-        await repo.mark_onefile_changed(
-            job.id, [(u.id, u.last_modified) for u in users if u.has("last_modified")]
+        await store.mark_onefile_changed(
+            job.id,
+            await run.as_learners(
+                [(u.id, u.last_modified) for u in users if u.has("last_modified")]
+            ),
         )
         thin = [u.id for u in users if not u.has("last_modified")]
         if thin:
             await _confirm_changed(run, job, thin, since)
-    await repo.mark_picsweb_changed(job.id)
-    run.total = await repo.count_pending(job.id)
-    await repo.sync_detected(job.id, run.total)
+    marked, marks = await store.rows_seen_marks()
+    await store.mark_picsweb_changed(job.id, await repo.changed_learners(marked, marks))
+    run.total = await store.count_pending(job.id)
+    await store.sync_detected(job.id, run.total)
     return mode, None
 
 
@@ -536,15 +611,17 @@ async def _confirm_changed(run: _Run, job: Job, user_ids: list[int], since: dt.d
     search), and such a learner usually turns out unchanged. (Measured, `make bench`: the
     realistic preset's quiet day costs 1 call, not one per learner written the day before.)
     """
-    stored = await run.repo.stored_onefile_modified(user_ids)
-    changed: list[tuple[int, dt.datetime | None]] = []
+    user_of = dict(await run.repo.learners_of_users(user_ids))  # learner id → OneFile user
+    stored = await run.store.stored_onefile_modified(list(user_of))
+    changed: list[tuple[int, dt.datetime | None]] = []  # (OneFile user, LastModified)
     unsure: list[int] = []
-    for user_id, (seen, exchanged_at) in stored.items():
+    for learner_id, (seen, exchanged_at) in stored.items():
+        user_id = user_of[learner_id]
         if (seen is not None and seen < since) or (
             exchanged_at is not None and exchanged_at < since - LAST_MODIFIED_MARGIN
         ):
             changed.append((user_id, None))
-        else:
+        elif user_id not in unsure:
             unsure.append(user_id)
 
     async def confirm(user_id: int) -> tuple[int, dt.datetime | None]:
@@ -555,15 +632,15 @@ async def _confirm_changed(run: _Run, job: Job, user_ids: list[int], since: dt.d
 
     changed += await asyncio.gather(*(confirm(u) for u in unsure))
     run.counts.users_confirmed += len(unsure)
-    await run.repo.mark_onefile_changed(job.id, changed)
+    await run.store.mark_onefile_changed(job.id, await run.as_learners(changed))
 
 
-def make_sync_handler(deps: ExchangeDeps) -> Handler:
+def make_sync_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
     """The daily exchange of every enrolled learner that needs it."""
 
     async def sync(job: Job, ctx: JobContext) -> Outcome:
         dry_run = bool(job.params.get("dry_run", False))
-        run = _Run(deps, job, ctx, dry_run=dry_run)
+        run = _Run(deps, locks, job, ctx, dry_run=dry_run)
         with counting_calls() as run.calls:
             return await _sync(run, job, ctx, dry_run=dry_run)
 
@@ -577,16 +654,22 @@ async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outco
     sweeping: asyncio.Task[None] | None = (
         asyncio.create_task(sweep()) if sweep is not None else None
     )
-    pending = await run.repo.count_pending(job.id)
+    pending = await run.store.count_pending(job.id)
     run.done = max(0, run.total - pending)  # a rerun resumes where the last attempt stopped
     await ctx.progress(run.done, run.total, force=True)
     await run.choose_review_source(pending)
 
-    async def batches() -> AsyncIterator[list[LearnerRow]]:
+    async def batches() -> AsyncIterator[list[tuple[Learner, bool]]]:
         after = 0
-        while rows := await run.repo.pending_batch(job.id, after, BATCH_SIZE):
-            yield rows
-            after = rows[-1].id
+        while pending := await run.store.pending_batch(job.id, after, BATCH_SIZE):
+            learners = {
+                lr.id: lr for lr in await run.repo.learners([p.learner_id for p in pending])
+            }
+            # A learner deleted from PICSWeb meanwhile is skipped (and stays pending).
+            yield [
+                (learners[p.learner_id], p.had_failed) for p in pending if p.learner_id in learners
+            ]
+            after = pending[-1].learner_id
 
     try:
         await run.exchange(batches())
@@ -598,5 +681,10 @@ async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outco
     if sweeping is not None:
         await sweeping
     outcome = run.outcome(mode)
-    await run.repo.finish_sync_run(job.id, outcome.status)
+    await run.store.finish_sync_run(job.id, outcome.status)
+    if not dry_run:  # B11's retention: kept HISTORY_RETENTION_DAYS, pruned in bounded deletes
+        try:
+            await run.history.prune(run.deps.history_retention_days)
+        except asyncpg.PostgresError as exc:  # the sync is done; the next one prunes again
+            log.warning("history not pruned", extra={"job_id": job.id, "error": type(exc).__name__})
     return outcome

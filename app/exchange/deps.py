@@ -12,7 +12,8 @@ from app.metrics import Metrics
 from app.onefile.client import OneFileClient
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """The wall clock, as an aware UTC instant."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -25,5 +26,6 @@ class ExchangeDeps:
     visit_type_id: int  # ONEFILE_VISIT_TYPE_ID
     learner_concurrency: int = 16  # learners exchanged side by side within one job
     full_sync_every_days: int = 7
+    history_retention_days: int = 730  # HISTORY_RETENTION_DAYS: pruned after each sync
     metrics: Metrics | None = None
-    now: Callable[[], dt.datetime] = field(default=_utcnow)  # injectable clock for tests
+    now: Callable[[], dt.datetime] = field(default=utcnow)  # injectable clock for tests

@@ -4,13 +4,38 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.exchange import enrol_plan as plan
-from app.picsweb.lookup import EnrolmentFacts
+from app.picsweb.lookup import EnrolmentFacts, PicswebLookup
+from app.store.service_store import ServiceStore
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ULN = re.compile(r"^\d{10}$")
+
+
+@dataclass(frozen=True)
+class LearnerState:
+    """PICSWeb's link to OneFile and the service's enrolment status, side by side."""
+
+    id: int
+    onefile_user_id: int | None
+    enrolment_status: str | None  # None: never started here; 'in_progress'; 'finished'
+
+    @property
+    def enrolled(self) -> bool:
+        """Linked to OneFile and not stopped half-way (A2)."""
+        return self.onefile_user_id is not None and self.enrolment_status != "in_progress"
+
+
+async def learner_states(
+    lookup: PicswebLookup, store: ServiceStore, ids: Sequence[int]
+) -> dict[int, LearnerState]:
+    """The state of each of these learners that exists in PICSWeb."""
+    links = await lookup.learner_links(ids)
+    statuses = await store.enrolment_statuses(list(links))
+    return {i: LearnerState(i, user, statuses.get(i)) for i, user in links.items()}
 
 
 @dataclass(frozen=True)
@@ -27,10 +52,10 @@ class Problem:
         return out
 
 
-def enrolment_problems(facts: EnrolmentFacts, today: dt.date | None = None) -> list[Problem]:
+def enrolment_problems(facts: EnrolmentFacts, now: dt.datetime | None = None) -> list[Problem]:
     """Why this learner cannot be enrolled; empty when it can. Messages carry no values.
 
-    `today` (the UK date) decides which reviews A8 would upload, hence which officers.
+    `now` (the moment of the check) decides which reviews A8 would upload, hence which officers.
     """
     problems: list[Problem] = []
     if not facts.email or not facts.email.strip():
@@ -47,15 +72,15 @@ def enrolment_problems(facts: EnrolmentFacts, today: dt.date | None = None) -> l
         problems.append(Problem("placements", "missing", "the learner has no placement"))
     if facts.uln is not None and facts.uln.strip() and not _ULN.match(facts.uln.strip()):
         problems.append(Problem("uln", "invalid", "the learner's ULN is not 10 digits"))
-    problems += officer_problems(facts, today or plan.uk_today(dt.datetime.now(dt.UTC)))
+    problems += officer_problems(facts, now or dt.datetime.now(dt.UTC))
     return problems
 
 
-def officer_problems(facts: EnrolmentFacts, today: dt.date) -> list[Problem]:
+def officer_problems(facts: EnrolmentFacts, now: dt.datetime) -> list[Problem]:
     """A1 (revised): every officer that A4 would upload and that is not linked to OneFile
     needs an email, since OneFile refuses a user without one; each is named by id."""
     uploadable, _ = plan.split_qualifications(facts.qualifications)
-    due, _ = plan.reviews_to_upload(facts.reviews, today)
+    due, _ = plan.reviews_to_upload(facts.reviews, now)
     problems: list[Problem] = []
     for officer_id in plan.officers_to_upload(facts.main_officer_id, uploadable, due):
         officer = facts.officers.get(officer_id)

@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
 from app.exchange.eligibility import enrolment_problems
+from app.exchange.recording import Cause, write_recorded
 from app.exchange.uploads import (
     CREATE_ROUNDS,
     ExchangeStepError,
@@ -30,13 +32,11 @@ from app.logs import learner_id_var
 from app.onefile import records
 from app.onefile.errors import OneFileAmbiguous, OneFileError
 from app.onefile.transport import CallTally, counting_calls
-from app.picsweb.enrolment_repo import (
-    EnrolmentRepo,
-    LearnerQualificationRecord,
-    LearnerRecord,
-    PlacementRecord,
-)
-from app.picsweb.lookup import EnrolmentFacts, LearnerState, officer_contacts
+from app.picsweb.enrolment_repo import EnrolmentRepo
+from app.picsweb.lookup import EnrolmentFacts, officer_contacts
+from app.picsweb.rows import Learner, LearnerQualification, Placement
+from app.store.history import HistoryStore, fields_written
+from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app.exchange")
 
@@ -68,6 +68,11 @@ class _Report:
     reviews_not_eligible: int = 0
     reviews_without_officer: list[int] = field(default_factory=list)
     calls: CallTally = field(default_factory=CallTally)  # the live counter of this job
+    learner_id: int = 0  # whose enrolment, and its job: what the history records (B11)
+    job_id: int | None = None
+
+    def cause(self, rule: str) -> Cause:
+        return Cause(self.learner_id, self.job_id, rule)
 
     def count(self, kind: str, link: Link) -> None:
         if link.how == "created":
@@ -101,6 +106,8 @@ class Enrolment:
     def __init__(self, deps: ExchangeDeps) -> None:
         self._deps = deps
         self._repo = EnrolmentRepo(deps.pool)
+        self._store = ServiceStore(deps.pool)
+        self._history = HistoryStore(deps.pool)
         self.officers = OfficerLinker(deps, self._repo)
         self.placements = PlacementLinker(deps, self._repo)
 
@@ -110,7 +117,7 @@ class Enrolment:
             return Outcome("failed", error="an enrol job needs a learner id")
         learner_id_var.set(learner_id)
         with counting_calls() as calls:
-            report = _Report(calls=calls)
+            report = _Report(calls=calls, learner_id=learner_id, job_id=job.id)
             try:
                 outcome = await self._enrol(job, learner_id, report, ctx)
             except (OneFileError, ExchangeStepError) as exc:
@@ -131,21 +138,22 @@ class Enrolment:
         learner = await repo.learner(learner_id)
         if learner is None:
             return Outcome("failed", error=f"learner {learner_id} does not exist")
-        if learner.onefile_user_id is not None and learner.enrolment_status != "in_progress":
+        status = (await self._store.enrolment_statuses([learner_id])).get(learner_id)
+        if learner.onefile_user_id is not None and status != "in_progress":
             return Outcome(
                 "succeeded",
                 result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
             )
         placements = await repo.placements(learner_id)
-        today = plan.uk_today(deps.now())
-        problems = enrolment_problems(await self._facts(learner, placements), today)
+        now = deps.now()  # the moment A8 measures "in the future" against
+        problems = enrolment_problems(await self._facts(learner, placements), now)
         if problems:  # A1 is checked by the API too; the data may have changed since
             return Outcome(
                 "failed",
                 error=f"learner {learner_id} cannot be enrolled: "
                 + "; ".join(p.message for p in problems),
             )
-        previous = await repo.start_enrolment(learner_id, job.id)
+        previous = await self._store.start_enrolment(learner_id, job.id)
         report.resumed = previous is not None
         assert learner.main_officer_id is not None  # enrolment_problems checked it
         await ctx.progress(0, ENROL_STEPS, force=True)
@@ -155,7 +163,7 @@ class Enrolment:
         employer = plan.choose_employer(placements)
         assert employer is not None  # enrolment_problems checked there is a placement
         report.organisation_id = employer.organisation_id
-        placement = await self.placements.link(employer.organisation_id)
+        placement = await self.placements.link(employer.organisation_id, report.cause("A3"))
         report.count("placements", placement)
         await ctx.progress(1, ENROL_STEPS, force=True)
 
@@ -171,7 +179,7 @@ class Enrolment:
         await ctx.progress(3, ENROL_STEPS, force=True)
 
         # A8: reviews; their officers first, so that each is counted in this report (A4).
-        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), now)
         for officer_id in plan.officers_to_upload(learner.main_officer_id, [], due):
             await self._officer(officer_id, report)
         reviews = await upload_due_reviews(
@@ -180,8 +188,9 @@ class Enrolment:
             learner_id,
             user_id,
             learner.main_officer_id,
-            today,
+            now,
             existing_onefile_reviews=[] if fresh else None,
+            cause=report.cause("A8"),
         )
         report.created["reviews"] += len(reviews.created)
         report.linked["reviews"] += len(reviews.linked)
@@ -190,7 +199,7 @@ class Enrolment:
         report.reviews_without_officer = reviews.without_officer
         await ctx.progress(4, ENROL_STEPS, force=True)
 
-        await repo.finish_enrolment(learner_id, user_id, report.as_dict())
+        await self._store.finish_enrolment(learner_id, user_id, report.as_dict())
         await ctx.progress(ENROL_STEPS, ENROL_STEPS, force=True)
         log.info(
             "learner enrolled",
@@ -198,17 +207,21 @@ class Enrolment:
         )
         return Outcome("succeeded", result=report.as_dict())
 
-    async def _facts(
-        self, learner: LearnerRecord, placements: list[PlacementRecord]
-    ) -> EnrolmentFacts:
+    async def _facts(self, learner: Learner, placements: list[Placement]) -> EnrolmentFacts:
         """What rule A1 reads, as the API's check reads it (officers' emails included)."""
         repo = self._repo
+        main_officer = (
+            await repo.officer(learner.main_officer_id)
+            if learner.main_officer_id is not None
+            else None
+        )
         return EnrolmentFacts(
-            state=LearnerState(learner.id, learner.onefile_user_id, learner.enrolment_status),
+            learner_id=learner.id,
+            onefile_user_id=learner.onefile_user_id,
             email=learner.email,
             uln=learner.uln,
             main_officer_id=learner.main_officer_id,
-            main_officer_found=learner.main_officer_found,
+            main_officer_found=main_officer is not None,
             has_placement=bool(placements),
             qualifications=await repo.learner_qualifications(learner.id),
             reviews=await repo.reviews(learner.id),
@@ -216,7 +229,7 @@ class Enrolment:
         )
 
     async def _officer(self, officer_id: int, report: _Report) -> int:
-        link = await self.officers.link(officer_id)
+        link = await self.officers.link(officer_id, report.cause("A4"))
         if officer_id not in report.officer_ids:
             report.officer_ids.append(officer_id)
             report.count("officers", link)
@@ -224,7 +237,7 @@ class Enrolment:
 
     async def _learner(
         self,
-        learner: LearnerRecord,
+        learner: Learner,
         default_assessor_id: int,
         placement_id: int,
         *,
@@ -238,7 +251,7 @@ class Enrolment:
         if search:
             found = await self._find_learner(learner.id)
             if found is not None:
-                await self._repo.link_learner(learner.id, found)
+                await self._link_learner(learner.id, found, report, created=False)
                 report.linked["learner"] += 1
                 return found, False
         draft = plan.learner_draft(
@@ -250,17 +263,43 @@ class Enrolment:
             except OneFileAmbiguous:
                 found = await self._find_learner(learner.id)
                 if found is not None:
-                    await self._repo.link_learner(learner.id, found)
+                    await self._link_learner(learner.id, found, report, created=False)
                     report.linked["learner"] += 1
                     return found, False
                 continue
-            await self._repo.link_learner(learner.id, user_id)
+            await self._link_learner(learner.id, user_id, report, created=True)
             report.created["learner"] += 1
             return user_id, True
         raise ExchangeStepError(
             f"OneFile did not confirm the creation of learner {learner.id} "
             f"after {CREATE_ROUNDS} attempts"
         )
+
+    async def _link_learner(
+        self, learner_id: int, user_id: int, report: _Report, *, created: bool
+    ) -> None:
+        """A6's link, recorded; one found by MISID on resuming is linked under A2."""
+        entries = report.cause("A6").link(
+            "learners", learner_id, "onefile_user_id", user_id,
+            created_as="users" if created else None, rule=None if created else "A2",
+        )  # fmt: skip
+
+        async def link(conn: Conn) -> bool:
+            return await self._repo.link_learner(learner_id, user_id, conn)
+
+        await write_recorded(self._deps.pool, self._history, link, entries)
+
+    async def _link_aim(self, lq_id: int, aim_id: int, report: _Report, *, created: bool) -> None:
+        """A7's link, recorded; an aim assigned before a crash and found again: A2."""
+        entries = report.cause("A7").link(
+            "learner_qualifications", lq_id, "onefile_learning_aim_id", aim_id,
+            created_as="learning_aims" if created else None, rule=None if created else "A2",
+        )  # fmt: skip
+
+        async def link(conn: Conn) -> bool:
+            return await self._repo.link_learning_aim(lq_id, aim_id, conn)
+
+        await write_recorded(self._deps.pool, self._history, link, entries)
 
     async def _find_learner(self, learner_id: int) -> int | None:
         return await self._deps.onefile.find_learner(plan.learner_misid(learner_id))
@@ -293,7 +332,7 @@ class Enrolment:
                 if reuse:
                     current = reuse.pop(0)
                     aim_id = current.id
-                    await repo.link_learning_aim(lq.id, aim_id)
+                    await self._link_aim(lq.id, aim_id, report, created=False)
                     report.linked["learning_aims"] += 1
                 else:
                     aim_id, current = await self._assign(learner_id, lq, user_id, report)
@@ -308,6 +347,16 @@ class Enrolment:
             if changes:
                 assert current is not None
                 await deps.onefile.update_learning_aim(current, changes)
+                written = {
+                    name: (getattr(current, name) if current.has(name) else None, new)
+                    for name, new in changes.items()
+                }
+                await self._history.record_now(
+                    fields_written(
+                        learner_id, report.job_id, "onefile", "learning_aims", aim_id, written,
+                        "A7",
+                    )
+                )  # fmt: skip
             if lq.assessor_officer_id is not None:
                 assessor = await self._officer(lq.assessor_officer_id, report)
                 if (
@@ -318,9 +367,20 @@ class Enrolment:
                     await deps.onefile.assign_lead_assessor(
                         assessor, user_id, lq.onefile_standard_id
                     )
+                    before = (
+                        current.lead_assessor_id
+                        if current is not None and current.has("lead_assessor_id")
+                        else None
+                    )
+                    await self._history.record_now(
+                        fields_written(
+                            learner_id, report.job_id, "onefile", "learning_aims", aim_id,
+                            {"lead_assessor_id": (before, assessor)}, "A7",
+                        )
+                    )  # fmt: skip
 
     async def _assign(
-        self, learner_id: int, lq: LearnerQualificationRecord, user_id: int, report: _Report
+        self, learner_id: int, lq: LearnerQualification, user_id: int, report: _Report
     ) -> tuple[int, records.LearningAim | None]:
         """Assign the standard; (new aim id, the aim when it was found after an ambiguity)."""
         assert lq.onefile_standard_id is not None
@@ -337,11 +397,11 @@ class Enrolment:
                 ]
                 found = plan.reusable_aims(aims, linked).get(lq.onefile_standard_id)
                 if found:
-                    await repo.link_learning_aim(lq.id, found[0].id)
+                    await self._link_aim(lq.id, found[0].id, report, created=False)
                     report.linked["learning_aims"] += 1
                     return found[0].id, found[0]
                 continue
-            await repo.link_learning_aim(lq.id, aim_id)
+            await self._link_aim(lq.id, aim_id, report, created=True)
             report.created["learning_aims"] += 1
             return aim_id, None
         raise ExchangeStepError(

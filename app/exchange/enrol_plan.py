@@ -1,4 +1,5 @@
-"""Enrolment rules as pure functions: employer (A3), officers (A4), payloads (A6, A7), reviews (A8).
+"""Enrolment rules as pure functions: employer (A3), officers (A4), payloads (A6, A7), reviews
+to upload (A8, decided in due_reviews.py).
 
 No I/O here: plain PICSWeb records in, OneFile payloads and decisions out. PICSWeb dates and
 times are UK local time (Europe/London); OneFile speaks UTC.
@@ -9,29 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.exchange.due_reviews import review_is_due
 from app.onefile import records
 from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
-from app.picsweb.enrolment_repo import (
-    LearnerQualificationRecord,
-    LearnerRecord,
-    OfficerRecord,
-    PlacementRecord,
-    ReviewRecord,
-)
+from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
 
-UK = ZoneInfo("Europe/London")
 WORK_PLACEMENT = "P"
-NORMAL_REVIEW = "N"
-ATTENDED_UNKNOWN = "U"
-DEFAULT_REVIEW_START = dt.time(9, 0)
-REVIEW_LENGTH = dt.timedelta(hours=1)
-
-
-def uk_today(now: dt.datetime) -> dt.date:
-    """The date in the UK at the instant `now` (aware)."""
-    return now.astimezone(UK).date()
 
 
 def _text(value: str | None) -> str | None:
@@ -44,7 +29,7 @@ def _text(value: str | None) -> str | None:
 # ---- A3: the employer -----------------------------------------------------------------------
 
 
-def choose_employer(placements: Iterable[PlacementRecord]) -> PlacementRecord | None:
+def choose_employer(placements: Iterable[Placement]) -> Placement | None:
     """The most recent work placement (`P`), else the most recent of any type (A3).
 
     Most recent: the latest start_date, ties broken by the highest id.
@@ -60,15 +45,15 @@ def choose_employer(placements: Iterable[PlacementRecord]) -> PlacementRecord | 
 # ---- A4: officers -----------------------------------------------------------------------
 
 
-def review_officer(review: ReviewRecord, main_officer_id: int | None) -> int | None:
+def review_officer(review: Review, main_officer_id: int | None) -> int | None:
     """The review's assessor: its officer, else the learner's main officer (A8)."""
     return review.officer_id if review.officer_id is not None else main_officer_id
 
 
 def officers_to_upload(
     main_officer_id: int | None,
-    qualifications: Iterable[LearnerQualificationRecord],
-    reviews: Iterable[ReviewRecord],
+    qualifications: Iterable[LearnerQualification],
+    reviews: Iterable[Review],
 ) -> list[int]:
     """Officer ids in upload order, each once (A4): the main officer, the assessor of each
     uploaded qualification, the officer of each uploaded review."""
@@ -85,7 +70,7 @@ def officers_to_upload(
     return list(ordered)
 
 
-def assessor_draft(officer: OfficerRecord) -> AssessorDraft:
+def assessor_draft(officer: Officer) -> AssessorDraft:
     """A OneFile assessor: name, email and MISID = ident, nothing else (A4)."""
     return AssessorDraft(
         first_name=officer.first_name,
@@ -102,9 +87,7 @@ def learner_misid(learner_id: int) -> str:
     return str(learner_id)
 
 
-def learner_draft(
-    learner: LearnerRecord, *, default_assessor_id: int, placement_id: int
-) -> LearnerDraft:
+def learner_draft(learner: Learner, *, default_assessor_id: int, placement_id: int) -> LearnerDraft:
     """The OneFile learner (A6); blank optional values are left out."""
     return LearnerDraft(
         misid=learner_misid(learner.id),
@@ -130,8 +113,8 @@ def learner_draft(
 
 
 def split_qualifications(
-    qualifications: Iterable[LearnerQualificationRecord],
-) -> tuple[list[LearnerQualificationRecord], list[int]]:
+    qualifications: Iterable[LearnerQualification],
+) -> tuple[list[LearnerQualification], list[int]]:
     """(those available in OneFile, ids of the others) — the others are skipped (A7)."""
     rows = list(qualifications)
     uploadable = [lq for lq in rows if lq.onefile_standard_id is not None]
@@ -144,7 +127,7 @@ AIM_FIELDS_SET: tuple[str, ...] = (*records.AIM_DATES, *records.AIM_TEXTS)
 
 
 def aim_changes(
-    lq: LearnerQualificationRecord, current: records.LearningAim | None = None
+    lq: LearnerQualification, current: records.LearningAim | None = None
 ) -> dict[str, Any]:
     """The learning-aim fields A7 sets: those set in PICSWeb, by name.
 
@@ -180,44 +163,19 @@ def reusable_aims(
 # ---- A8: reviews -----------------------------------------------------------------------
 
 
-def review_is_due(review: ReviewRecord, today: dt.date) -> bool:
-    """Type `N`, planned strictly after today (UK dates) and attended `U` (A8)."""
-    return (
-        review.type == NORMAL_REVIEW
-        and review.attended == ATTENDED_UNKNOWN
-        and review.planned_date is not None
-        and review.planned_date > today
-    )
-
-
-def reviews_to_upload(
-    reviews: Iterable[ReviewRecord], today: dt.date
-) -> tuple[list[ReviewRecord], int]:
-    """(due reviews not yet in OneFile, how many unlinked reviews are not eligible)."""
-    due: list[ReviewRecord] = []
+def reviews_to_upload(reviews: Iterable[Review], now: dt.datetime) -> tuple[list[Review], int]:
+    """(due reviews not yet in OneFile, how many unlinked reviews are not eligible), `now`
+    being the moment of the exchange (A8, due_reviews.py)."""
+    due: list[Review] = []
     not_eligible = 0
     for review in reviews:
         if review.onefile_review_id is not None:
             continue
-        if review_is_due(review, today):
+        if review_is_due(review, now):
             due.append(review)
         else:
             not_eligible += 1
     return due, not_eligible
-
-
-def review_times(
-    planned_date: dt.date, start_time: dt.time | None
-) -> tuple[dt.datetime, dt.datetime]:
-    """UTC start and end of a review: planned date + start time in UK local time (09:00 when
-    blank), ending one hour later. A time skipped by the spring change is moved forward."""
-    local_time = (start_time or DEFAULT_REVIEW_START).replace(tzinfo=None)
-    local = dt.datetime.combine(planned_date, local_time, tzinfo=UK)
-    start = local.astimezone(dt.UTC)
-    # A wall time that does not exist (01:30 on the spring-forward day) round-trips to a
-    # different wall time; zoneinfo then resolves it with the offset before the change,
-    # which lands in the hour after it — the reading a person would mean.
-    return start, start + REVIEW_LENGTH
 
 
 def review_draft(

@@ -18,10 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.exchange import enrol_plan
-from app.exchange.enrol_plan import UK
+from app.exchange.due_reviews import ATTENDED_UNKNOWN, NORMAL_REVIEW, UK
 from app.onefile import records
-from app.picsweb.enrolment_repo import ReviewRecord
+from app.picsweb import rows
 
 # B1: progress comes from OneFile only; a null there leaves PICSWeb's value.
 PROGRESS_FIELDS: tuple[str, ...] = ("total_elements", "elements_done")
@@ -32,41 +31,9 @@ TWO_WAY_FIELDS: tuple[str, ...] = (
     "certificate_applied_date",
     "certificate_received_date",
 )
-REVIEW_TYPE_NORMAL = enrol_plan.NORMAL_REVIEW
 ATTENDED_YES = "Y"
-ATTENDED_UNKNOWN = enrol_plan.ATTENDED_UNKNOWN
 
 Change = tuple[Any, Any]  # (old, new)
-
-
-@dataclass(frozen=True)
-class PicsQualification:
-    """A PICSWeb learner qualification: only what B1 and B2 read."""
-
-    id: int
-    onefile_learning_aim_id: int | None
-    has_units: bool = False
-    registration_number: str | None = None
-    registration_date: dt.date | None = None
-    certificate_applied_date: dt.date | None = None
-    certificate_received_date: dt.date | None = None
-    total_elements: int | None = None
-    elements_done: int | None = None
-
-
-@dataclass(frozen=True)
-class PicsReview:
-    """A PICSWeb review: what B4–B8 read."""
-
-    id: int
-    type: str
-    planned_date: dt.date | None
-    start_time: dt.time | None
-    officer_id: int | None
-    attended: str
-    actual_date: dt.date | None
-    trainee_signed_date: dt.date | None
-    onefile_review_id: int | None
 
 
 @dataclass(frozen=True)
@@ -179,7 +146,7 @@ def _blank(value: Any) -> bool:
 
 
 def plan_qualification(
-    q: PicsQualification, aim: records.LearningAim
+    q: rows.LearnerQualification, aim: records.LearningAim
 ) -> tuple[dict[str, Change], dict[str, Change]]:
     """B1 and B2 for one matched pair → (PICSWeb changes, OneFile changes)."""
     picsweb: dict[str, Change] = {}
@@ -224,7 +191,7 @@ def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> 
     """B5: an unmatched OneFile review as a new PICSWeb review, then B6–B8."""
     scheduled = uk_local(review.scheduled_for) if review.scheduled_for is not None else None
     fields: dict[str, Any] = {
-        "type": REVIEW_TYPE_NORMAL,
+        "type": NORMAL_REVIEW,
         "planned_date": scheduled.date() if scheduled is not None else None,
         "start_time": (
             scheduled.time().replace(microsecond=0, tzinfo=None) if scheduled is not None else None
@@ -240,7 +207,7 @@ def new_review_fields(review: records.Review, officer_of: Mapping[int, int]) -> 
 
 
 def plan_reviews(
-    picsweb: Sequence[PicsReview],
+    picsweb: Sequence[rows.Review],
     onefile: Iterable[records.Review],
     officer_of: Mapping[int, int],
 ) -> tuple[list[RowUpdate], list[ReviewCreate]]:
@@ -268,8 +235,8 @@ def plan_reviews(
 
 
 def plan_learner(
-    qualifications: Sequence[PicsQualification],
-    reviews: Sequence[PicsReview],
+    qualifications: Sequence[rows.LearnerQualification],
+    reviews: Sequence[rows.Review],
     officer_of: Mapping[int, int],
     aims: Iterable[records.LearningAim],
     onefile_reviews: Iterable[records.Review],
@@ -294,19 +261,3 @@ def plan_learner(
     plan.review_updates.extend(updates)
     plan.review_creates.extend(creates)
     return plan
-
-
-def due_for_upload(review: PicsReview, today: dt.date) -> bool:
-    """Rule A8's selection (B4), as enrol_plan decides it; the upload lives in uploads.py."""
-    return review.onefile_review_id is None and enrol_plan.review_is_due(
-        ReviewRecord(
-            id=review.id,
-            type=review.type,
-            planned_date=review.planned_date,
-            start_time=review.start_time,
-            officer_id=review.officer_id,
-            attended=review.attended,
-            onefile_review_id=review.onefile_review_id,
-        ),
-        today,
-    )

@@ -20,10 +20,14 @@ from typing import Any, Literal
 from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
+from app.exchange.due_reviews import review_times
+from app.exchange.recording import Cause, write_recorded
 from app.onefile import records
 from app.onefile.drafts import ReviewDraft
 from app.onefile.errors import OneFileAmbiguous
-from app.picsweb.enrolment_repo import EnrolmentRepo, OfficerRecord, OrganisationRecord
+from app.picsweb.enrolment_repo import EnrolmentRepo
+from app.picsweb.rows import Officer, Organisation
+from app.store.history import HistoryStore
 
 log = logging.getLogger("app.exchange")
 
@@ -50,17 +54,22 @@ class _Linker:
     """Links one kind of PICSWeb entity to its OneFile record, creating it at most once."""
 
     kind = ""
+    table = ""  # PICSWeb's table, and the column holding the link
+    column = ""
+    onefile_entity = ""  # the OneFile entity created (history)
 
     def __init__(self, deps: ExchangeDeps, repo: EnrolmentRepo | None = None) -> None:
         self._deps = deps
         self._repo = repo or EnrolmentRepo(deps.pool)
+        self._history = HistoryStore(deps.pool)
         self._locks: dict[int, asyncio.Lock] = {}
 
-    async def ensure(self, entity_id: int) -> int:
-        """The OneFile id of this entity, linking or creating it first when needed."""
-        return (await self.link(entity_id)).onefile_id
+    async def ensure(self, entity_id: int, cause: Cause | None = None) -> int:
+        """The OneFile id of this entity, linking or creating it first when needed; a link
+        written is recorded in the history of `cause`'s learner."""
+        return (await self.link(entity_id, cause)).onefile_id
 
-    async def link(self, entity_id: int) -> Link:
+    async def link(self, entity_id: int, cause: Cause | None = None) -> Link:
         """As `ensure`, and says whether the link existed, was found or was created."""
         lock = self._locks.setdefault(entity_id, asyncio.Lock())
         async with lock:
@@ -71,13 +80,13 @@ class _Linker:
                 current = await self._linked_id(entity_id, conn)  # another process may have won
                 if current is not None:
                     return Link(current, "existing")
-                return await self._link_or_create(entity_id, conn)
+                return await self._link_or_create(entity_id, conn, cause)
 
-    async def _link_or_create(self, entity_id: int, conn: Conn) -> Link:
+    async def _link_or_create(self, entity_id: int, conn: Conn, cause: Cause | None) -> Link:
         misid = await self._misid(entity_id, conn)
         found = await self._search(misid) if misid else None
         if found is not None:
-            await self._store(entity_id, found, conn)
+            await self._record_link(entity_id, found, conn, cause, created=False)
             return Link(found, "found")
         for _ in range(CREATE_ROUNDS):
             try:
@@ -90,15 +99,30 @@ class _Linker:
                     ) from None
                 found = await self._search(misid)
                 if found is not None:
-                    await self._store(entity_id, found, conn)
+                    await self._record_link(entity_id, found, conn, cause, created=False)
                     return Link(found, "found")
                 continue
-            await self._store(entity_id, new_id, conn)
+            await self._record_link(entity_id, new_id, conn, cause, created=True)
             log.info("created in OneFile", extra={"entity": self.kind, "entity_id": entity_id})
             return Link(new_id, "created")
         raise ExchangeStepError(
             f"OneFile did not confirm the creation of {self.kind} {entity_id} "
             f"after {CREATE_ROUNDS} attempts"
+        )
+
+    async def _record_link(
+        self, entity_id: int, onefile_id: int, conn: Conn, cause: Cause | None, *, created: bool
+    ) -> None:
+        """The link, and its history (a record found by MISID is linked under A5)."""
+        entries = []
+        if cause is not None:
+            entries = cause.link(
+                self.table, entity_id, self.column, onefile_id,
+                created_as=self.onefile_entity if created else None,
+                rule=None if created else "A5",
+            )  # fmt: skip
+        await write_recorded(
+            conn, self._history, lambda c: self._store(entity_id, onefile_id, c), entries
         )
 
     async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
@@ -113,7 +137,7 @@ class _Linker:
     async def _create(self, entity_id: int, conn: Conn) -> int:
         raise NotImplementedError
 
-    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
         raise NotImplementedError
 
 
@@ -122,8 +146,9 @@ class OfficerLinker(_Linker):
     officer is looked up among assessors and trainee assessors (Role 5, then Role 4)."""
 
     kind = "officer"
+    table, column, onefile_entity = "officers", "onefile_user_id", "users"
 
-    async def _officer(self, officer_id: int, conn: Conn | None) -> OfficerRecord:
+    async def _officer(self, officer_id: int, conn: Conn | None) -> Officer:
         officer = await self._repo.officer(officer_id, conn)
         if officer is None:
             raise ExchangeStepError(f"officer {officer_id} does not exist")
@@ -142,8 +167,8 @@ class OfficerLinker(_Linker):
         officer = await self._officer(entity_id, conn)
         return await self._deps.onefile.create_assessor(plan.assessor_draft(officer))
 
-    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
-        await self._repo.link_officer(entity_id, onefile_id, conn)
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
+        return await self._repo.link_officer(entity_id, onefile_id, conn)
 
 
 class PlacementLinker(_Linker):
@@ -151,8 +176,9 @@ class PlacementLinker(_Linker):
     A5). Among placements sharing the MISID an active one is linked first."""
 
     kind = "organisation"
+    table, column, onefile_entity = "organisations", "onefile_placement_id", "placements"
 
-    async def _organisation(self, organisation_id: int, conn: Conn | None) -> OrganisationRecord:
+    async def _organisation(self, organisation_id: int, conn: Conn | None) -> Organisation:
         org = await self._repo.organisation(organisation_id, conn)
         if org is None:
             raise ExchangeStepError(f"organisation {organisation_id} does not exist")
@@ -175,8 +201,8 @@ class PlacementLinker(_Linker):
             org.name, await self._misid(entity_id, conn)
         )
 
-    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> None:
-        await self._repo.link_organisation(entity_id, onefile_id, conn)
+    async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
+        return await self._repo.link_organisation(entity_id, onefile_id, conn)
 
 
 # ---- reviews (A8, B4) ------------------------------------------------------------------
@@ -225,9 +251,9 @@ async def _learner_reviews(deps: ExchangeDeps, onefile_learner_id: int) -> list[
 
 async def _create_review(
     deps: ExchangeDeps, repo: EnrolmentRepo, draft: ReviewDraft
-) -> tuple[int, bool]:
-    """Create the Visit and the Review; (review id, True) — or (id, False) when a review
-    whose creation went unconfirmed turned up in OneFile."""
+) -> tuple[int, int | None]:
+    """Create the Visit and the Review; (review id, its visit's id) — the visit None when a
+    review whose creation went unconfirmed turned up in OneFile."""
     for _ in range(CREATE_ROUNDS):
         try:
             visit_id = await deps.onefile.create_visit(draft)
@@ -239,9 +265,9 @@ async def _create_review(
             free = await _free_reviews(repo, await _learner_reviews(deps, draft.learner_id))
             found = _take(free, draft.start)
             if found is not None:
-                return found, False
+                return found, None
             continue
-        return review_id, True
+        return review_id, visit_id
     raise ExchangeStepError(
         f"OneFile did not confirm the creation of a review after {CREATE_ROUNDS} attempts"
     )
@@ -253,18 +279,21 @@ async def upload_due_reviews(
     learner_id: int,
     onefile_learner_id: int,
     main_officer_id: int | None,
-    today: dt.date,
+    now: dt.datetime,
     existing_onefile_reviews: list[records.Review] | None = None,
+    *,
+    cause: Cause,
 ) -> ReviewUploadReport:
     """Upload every review of the learner that A8 makes due and that has no OneFile id yet.
 
-    `today` is the UK date. Before creating, the learner's OneFile reviews (searched once,
-    or `existing_onefile_reviews` when the caller has them; `[]` for a learner created just
-    now) are looked through for one at the same ScheduledFor that no PICSWeb review holds:
-    it was created before a crash and is linked instead of created again.
+    `now` is the moment of the exchange (A8). Before creating, the learner's OneFile reviews
+    (searched once, or `existing_onefile_reviews` when the caller has them; `[]` for a learner
+    created just now) are looked through for one at the same ScheduledFor that no PICSWeb
+    review holds: it was created before a crash and is linked instead of created again.
     """
     repo = EnrolmentRepo(deps.pool)
-    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), today)
+    history = HistoryStore(deps.pool)
+    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), now)
     report = ReviewUploadReport(not_eligible=not_eligible)
     if not due:
         return report
@@ -278,16 +307,28 @@ async def upload_due_reviews(
             report.without_officer.append(review.id)
             continue
         assert review.planned_date is not None  # review_is_due checked it
-        start, end = plan.review_times(review.planned_date, review.start_time)
+        start, end = review_times(review.planned_date, review.start_time)
         found = _take(free, start)
-        created = False
+        visit_id: int | None = None
         if found is None:
-            assessor_id = await officers.ensure(officer_id)
+            assessor_id = await officers.ensure(officer_id, cause)
             draft = plan.review_draft(
                 learner_id=onefile_learner_id, assessor_id=assessor_id, start=start, end=end
             )
-            found, created = await _create_review(deps, repo, draft)
-        if not await repo.link_review(review.id, found):
+            found, visit_id = await _create_review(deps, repo, draft)
+        created = visit_id is not None
+        entries = cause.link(
+            "reviews", review.id, "onefile_review_id", found,
+            created_as="reviews" if created else None,
+        )  # fmt: skip
+        if visit_id is not None:
+            entries.insert(0, cause.created("visits", visit_id))
+        linked_id = found
+
+        async def link(conn: Conn, review_id: int = review.id, onefile_id: int = linked_id) -> bool:
+            return await repo.link_review(review_id, onefile_id, conn)
+
+        if not await write_recorded(deps.pool, history, link, entries):
             log.warning("review linked meanwhile", extra={"review_id": review.id})
             continue
         (report.created if created else report.linked)[review.id] = found

@@ -36,8 +36,9 @@ How long without a leader (lease L, 5 s by default; measured figures in the READ
   other replica runs; they are deliberately slower than the lease, because a lock freed while
   the lost leader's own clock still lets it call would let two leaders overlap.
 
-The new leader's quota (app/onefile/quota.py) holds its first call four spacings past the
-moment by which the previous leader has certainly stopped (`Term.handover_at`): enough, for
+The new leader's quota (app/onefile/quota.py, told through `on_term`) holds its first call
+four spacings past the moment by which the previous leader has certainly stopped
+(`Term.handover_at`): enough, for
 two processes under the same bucket, to keep every window of the quota — 0.8 s at 300 calls a
 minute instead of the 2.5-s grace of the advisory-lock design. Every job still `running` under an
 earlier epoch goes back to the queue in the takeover's transaction: it resumes at once, not
@@ -66,7 +67,6 @@ from app.db import sql
 from app.fencing import Deadline, LeaseLost
 from app.jobs.worker import INFRASTRUCTURE_ERRORS, WorkerPool
 from app.metrics import Metrics
-from app.onefile.quota import Quota
 
 log = logging.getLogger("app.jobs")
 Q = sql.load("leader.sql")
@@ -155,7 +155,7 @@ class Leader:
         make_pool: MakePool,
         owner: str,
         app_name: str,
-        quota: Quota | None = None,
+        on_term: Callable[[float], None] | None = None,
         timing: LeaderTiming | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -164,7 +164,9 @@ class Leader:
         self._make_pool = make_pool
         self._owner = owner
         self._app_name = app_name
-        self._quota = quota
+        # Told the hand-over moment at each term taken (the caller's OneFile quota holds its
+        # first call past it); the queue itself knows nothing of OneFile.
+        self._on_term = on_term
         self.timing = timing or LeaderTiming()
         self._metrics = metrics
         self._clock = clock
@@ -258,8 +260,8 @@ class Leader:
         t = self.timing
         deadline = Deadline(t.lease, t.safety, sent_at=term.taken_at, clock=self._clock)
         fence = LeaderFence(deadline)
-        if self._quota is not None:
-            self._quota.assume_previous_caller(term.handover_at)
+        if self._on_term is not None:
+            self._on_term(term.handover_at)
         self.term = term
         self.is_leader = True
         if self._metrics is not None:

@@ -26,17 +26,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import get_args
 
 import asyncpg
 
 from app.db.pool import Conn
 from app.fencing import ClockFence, Deadline, LeaseLost, current_fence
-from app.jobs.models import PRIORITY_OF, Job, Outcome
+from app.jobs.models import Job, JobKind, Outcome
 from app.jobs.store import JobStore
 from app.logs import job_id_var
 from app.metrics import Metrics
-from app.onefile.errors import OneFileError
-from app.onefile.quota import call_priority
 
 log = logging.getLogger("app.jobs")
 
@@ -151,6 +150,9 @@ class WorkerPool:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        missing = sorted(set(get_args(JobKind)) - set(handlers))
+        if missing:  # every kind the API queues has its handler: none waits for code to come
+            raise ValueError(f"no handler for job kind(s): {', '.join(missing)}")
         self._store = store
         self._handlers = handlers
         self._owner = owner
@@ -224,12 +226,11 @@ class WorkerPool:
 
     async def _run(self, job: Job, claim_sent: float) -> None:
         assert job.claim is not None  # a claimed job always has its token
-        call_priority.set(PRIORITY_OF[job.kind])  # this task's OneFile calls jump the batch
         job_id_var.set(job.id)
         lease = self._cfg.lease_seconds
         deadline = Deadline(lease, lease / 5, sent_at=claim_sent, clock=self._clock)
         fence = JobFence(job, job.claim, deadline, self._store, self._leader)
-        current_fence.set(fence)  # OneFile calls and repository writes of this task check it
+        current_fence.set(fence)  # the handler's outside calls and writes check it
         started = time.monotonic()
         log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
         if job.attempts > self._cfg.max_attempts:
@@ -242,14 +243,11 @@ class WorkerPool:
                 started,
             )
             return
-        handler = self._handlers.get(job.kind)
+        handler = self._handlers[job.kind]
         ctx = JobContext(job, self._store, fence, self._metrics)
         heartbeat = asyncio.create_task(self._heartbeat(job, fence, asyncio.current_task()))
         try:
-            if handler is None:
-                outcome = Outcome("failed", error=f"{job.kind} jobs are not implemented yet")
-            else:
-                outcome = await handler(job, ctx)
+            outcome = await handler(job, ctx)
         except asyncio.CancelledError:
             heartbeat.cancel()
             await self._release(job, fence)
@@ -269,8 +267,6 @@ class WorkerPool:
             )
             await self._release(job, fence)
             return
-        except OneFileError as exc:
-            outcome = Outcome("failed", error=str(exc))
         except Exception as exc:
             log.exception("job handler crashed", extra={"job_id": job.id, "kind": job.kind})
             outcome = Outcome("failed", error=f"internal error ({type(exc).__name__})")

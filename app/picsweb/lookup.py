@@ -1,19 +1,16 @@
-"""Read-only questions the API asks PICSWeb before it queues work."""
+"""Read-only questions the API and the enrolment ask PICSWeb before work is queued or done."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from app.db import sql
 from app.db.pool import Conn
-from app.picsweb.enrolment_repo import (
-    LearnerQualificationRecord,
-    ReviewRecord,
-    read_learner_qualifications,
-    read_reviews,
-)
+from app.picsweb.enrolment_repo import read_learner_qualifications, read_reviews
+from app.picsweb.rows import LearnerQualification, Review
 
 Q = sql.load("picsweb_lookup.sql")
 
@@ -31,43 +28,33 @@ class OfficerContact:
 
 
 @dataclass(frozen=True)
-class LearnerState:
-    id: int
-    onefile_user_id: int | None
-    enrolment_status: str | None  # None: never started here; 'in_progress'; 'finished'
-
-    @property
-    def enrolled(self) -> bool:
-        """Linked to OneFile and not stopped half-way."""
-        return self.onefile_user_id is not None and self.enrolment_status != "in_progress"
-
-
-@dataclass(frozen=True)
 class EnrolmentFacts:
-    """Only what the enrolment pre-check reads; held briefly, never logged."""
+    """Only what the enrolment pre-check reads of PICSWeb; held briefly, never logged."""
 
-    state: LearnerState
+    learner_id: int
+    onefile_user_id: int | None
     email: str | None
     uln: str | None
     main_officer_id: int | None
     main_officer_found: bool
     has_placement: bool
     # What decides which officers A4 would upload, and those officers (A1, revised).
-    qualifications: list[LearnerQualificationRecord] = field(default_factory=list)
-    reviews: list[ReviewRecord] = field(default_factory=list)
+    qualifications: list[LearnerQualification] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)
     officers: dict[int, OfficerContact] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"EnrolmentFacts(learner_id={self.learner_id})"
 
 
 class PicswebLookup:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def learners_state(self, ids: list[int]) -> dict[int, LearnerState]:
-        rows = await self._pool.fetch(Q["learners_state"], ids)
-        return {
-            r["id"]: LearnerState(r["id"], r["onefile_user_id"], r["enrolment_status"])
-            for r in rows
-        }
+    async def learner_links(self, ids: Sequence[int]) -> dict[int, int | None]:
+        """For each of these learners that exists: its OneFile user id (None: not linked)."""
+        rows = await self._pool.fetch(Q["learner_links"], list(ids))
+        return {r["id"]: r["onefile_user_id"] for r in rows}
 
     async def enrolment_facts(self, learner_id: int) -> EnrolmentFacts | None:
         async with self._pool.acquire() as conn:
@@ -78,7 +65,8 @@ class PicswebLookup:
             qualifications = await read_learner_qualifications(conn, learner_id)
             reviews = await read_reviews(conn, learner_id)
         return EnrolmentFacts(
-            state=LearnerState(r["id"], r["onefile_user_id"], r["enrolment_status"]),
+            learner_id=r["id"],
+            onefile_user_id=r["onefile_user_id"],
             email=r["email"],
             uln=r["uln"],
             main_officer_id=r["main_officer_id"],

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.exchange.merge import UK
+from app.exchange.due_reviews import UK
 from app.onefile.simulator import SimulatorState
 from tests.exchange import factories as f
 from tests.exchange.factories import wait_job

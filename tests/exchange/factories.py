@@ -173,7 +173,11 @@ async def typical_learner(pool: asyncpg.Pool, tag: str = "") -> Typical:
                 officer_id=officer_id,
             )
         )
-    t.other_reviews.append(await review(pool, lid, today, officer_id=rev_officer))  # not after
+    # Started already, whatever the hour the test runs at (A8 compares with the moment).
+    yesterday = today - dt.timedelta(days=1)
+    t.other_reviews.append(
+        await review(pool, lid, yesterday, start_time=dt.time(23, 59), officer_id=rev_officer)
+    )
     t.other_reviews.append(
         await review(pool, lid, today + dt.timedelta(days=20), type="P", officer_id=rev_officer)
     )

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.exchange.merge import UK
+from app.exchange.due_reviews import UK
 from app.jobs.worker import PoolConfig
 from app.onefile.errors import OneFileUnavailable
 from app.onefile.simulator import SimulatorConfig, SimulatorState
@@ -171,7 +171,8 @@ async def test_b4_new_due_reviews_are_uploaded_as_in_a8(
     due = await f.review(
         pool, e.learner_id, today + dt.timedelta(days=7), start_time=dt.time(14, 0)
     )
-    not_due = await f.review(pool, e.learner_id, today, start_time=dt.time(14, 0))
+    yesterday = today - dt.timedelta(days=1)  # started already, whatever the hour now
+    not_due = await f.review(pool, e.learner_id, yesterday, start_time=dt.time(23, 59))
     other_type = await f.review(pool, e.learner_id, today + dt.timedelta(days=7), type="P")
     job = await refresh(service.api, [e.learner_id])
     assert job["status"] == "succeeded", job
@@ -190,6 +191,89 @@ async def test_b4_new_due_reviews_are_uploaded_as_in_a8(
     job = await refresh(service.api, [e.learner_id])
     assert job["result"]["learners"]["unchanged"] == 1, job
     assert await snapshot(pool) == before
+    assert writes(sim) == 0
+
+
+async def test_b4_the_0230_run_uploads_a_review_planned_for_1000_that_day(
+    service_factory: ServiceFactory, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A8 against the moment, not the date: the nightly run at 02:30 uploads today's 10:00."""
+    sim = simulator[1]
+    e = await enrolled_learner(pool, sim)
+    day = f.uk_today() + dt.timedelta(days=30)
+    nightly = dt.datetime.combine(day, dt.time(2, 30), tzinfo=UK)
+    later_today = await f.review(pool, e.learner_id, day, start_time=dt.time(10, 0))
+    earlier_today = await f.review(pool, e.learner_id, day, start_time=dt.time(2, 0))
+    async with service_factory(clock=lambda: nightly) as svc:
+        job = await refresh(svc.api, [e.learner_id])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["onefile"]["reviews_uploaded"] == 1
+    assert (await review_row(pool, later_today))["onefile_review_id"] is not None
+    assert (await review_row(pool, earlier_today))["onefile_review_id"] is None
+
+
+# ---- B12 ----------------------------------------------------------------------------------
+
+
+def _gone_metric(text: str) -> float:
+    (line,) = [x for x in text.splitlines() if x.startswith("onefile_sync_reviews_gone_total ")]
+    return float(line.split()[1])
+
+
+async def test_b12_a_review_gone_from_onefile_is_reported_and_left_as_it_is(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    sim = simulator[1]
+    e = await enrolled_learner(pool, sim)
+    soon = dt.datetime.now(UTC) + dt.timedelta(days=10)  # A8 would upload it, were it unlinked
+    kept, _ = await linked_review(pool, sim, e, soon)
+    gone, gone_id = await linked_review(pool, sim, e, soon + dt.timedelta(days=1))
+    sim.delete_review(gone_id)
+    before = await review_row(pool, gone)
+    sim.reset_calls()
+    job = await refresh(service.api, [e.learner_id])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["onefile"]["reviews_gone"] == 1
+    assert job["result"]["onefile"]["reviews_gone_list"] == [
+        {"learner_id": e.learner_id, "review_id": gone, "onefile_review_id": gone_id}
+    ]
+    assert await review_row(pool, gone) == before  # not deleted, not unlinked, not touched
+    assert (await review_row(pool, kept))["onefile_review_id"] is not None
+    assert writes(sim) == 0  # not uploaded again
+    metrics = (await service.api.get("/metrics")).text
+    assert _gone_metric(metrics) == 1
+
+
+async def test_b12_reading_the_centres_reviews_a_gone_review_is_confirmed_and_reported(
+    service: Service, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A sync over several learners reads the centre's reviews: a linked review missing from
+    those pages is confirmed with a GET (404), then reported."""
+    sim = simulator[1]
+    ids = await _mixed(pool, sim)
+    first = await sync(service.api)
+    assert first["status"] == "succeeded", first
+    assert first["result"]["reviews_read"] == "centre"
+    assert "reviews_gone" not in first["result"]["onefile"]
+    row = await pool.fetchrow(
+        "SELECT id, onefile_review_id FROM picsweb.reviews"
+        " WHERE learner_id = $1 AND onefile_review_id IS NOT NULL ORDER BY id LIMIT 1",
+        ids[1],
+    )
+    assert row is not None
+    sim.delete_review(row["onefile_review_id"])
+    sim.reset_calls()
+    job = await sync(service.api, full=True)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["reviews_read"] == "centre"
+    assert job["result"]["onefile"]["reviews_gone_list"] == [
+        {
+            "learner_id": ids[1],
+            "review_id": row["id"],
+            "onefile_review_id": row["onefile_review_id"],
+        }
+    ]
+    assert sim.count_calls("GET Review/{id}", 404) >= 1
     assert writes(sim) == 0
 
 
@@ -501,8 +585,9 @@ async def test_dry_run_reports_field_by_field_and_writes_nothing(
     result = job["result"]
     assert result["dry_run"] is True
     assert result["changes_total"] == 3
-    first = result["changes"][0]
-    assert first["learner_id"] == ids[0]
+    # Learners are exchanged side by side: the list is in the order they finished.
+    assert sorted(c["learner_id"] for c in result["changes"]) == sorted(ids)
+    (first,) = [c for c in result["changes"] if c["learner_id"] == ids[0]]
     lq_changes = first["picsweb"]["learner_qualifications"][0]["changes"]
     assert lq_changes["total_elements"] == {"old": None, "new": 30}
     assert lq_changes["registration_number"] == {"old": None, "new": "R0"}

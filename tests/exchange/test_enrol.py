@@ -12,7 +12,7 @@ import pytest
 
 from app.demo.generate import uk_today
 from app.exchange.deps import ExchangeDeps
-from app.exchange.enrol_plan import UK
+from app.exchange.due_reviews import UK
 from app.exchange.uploads import OfficerLinker, PlacementLinker
 from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
@@ -264,7 +264,7 @@ async def test_a8_reviews_eligibility_times_and_assessors(
     )
     blank = await f.review(pool, lid, today + dt.timedelta(days=1))  # tomorrow, 09:00 local
     not_due = [
-        await f.review(pool, lid, today),  # not after today
+        await f.review(pool, lid, today - dt.timedelta(days=1), start_time=dt.time(23, 59)),
         await f.review(pool, lid, today - dt.timedelta(days=3)),
         await f.review(pool, lid, today + dt.timedelta(days=5), type="P"),
         await f.review(pool, lid, today + dt.timedelta(days=5), attended="Y"),
@@ -298,6 +298,27 @@ async def test_a8_reviews_eligibility_times_and_assessors(
         assert (visit["AssessorID"], visit["LearnerID"]) == (assessor, user_id)
     for review_id in not_due:
         assert (await row(pool, "reviews", review_id))["onefile_review_id"] is None
+
+
+async def test_a8_at_noon_this_mornings_review_stays_and_tonights_is_uploaded(
+    service_factory: ServiceFactory, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """A8 against the moment of the enrolment, not the date."""
+    day = uk_today() + dt.timedelta(days=30)
+    noon = dt.datetime.combine(day, dt.time(12, 0), tzinfo=UK)
+    main = await f.officer(pool, "OFFM")
+    lid = await f.learner(pool, main)
+    await f.placement(pool, lid, await f.organisation(pool))
+    morning = await f.review(pool, lid, day, start_time=dt.time(8, 0))
+    blank = await f.review(pool, lid, day)  # 09:00: this morning too
+    tonight = await f.review(pool, lid, day, start_time=dt.time(23, 59))
+    async with service_factory(clock=lambda: noon) as svc:
+        job = await f.enrol(svc.api, lid)
+    assert job["status"] == "succeeded", job
+    assert job["result"]["skipped"]["reviews_not_eligible"] == 2
+    assert (await row(pool, "reviews", tonight))["onefile_review_id"] is not None
+    assert (await row(pool, "reviews", morning))["onefile_review_id"] is None
+    assert (await row(pool, "reviews", blank))["onefile_review_id"] is None
 
 
 # ---- A1, A2: refused before any call; finished once ---------------------------------------

@@ -149,6 +149,48 @@ async def assert_exactly_once(pool: asyncpg.Pool, state: SimulatorState, t: f.Ty
     assert len(state.reviews()) == 3
 
 
+async def assert_history_matches(pool: asyncpg.Pool, state: SimulatorState, t: f.Typical) -> None:
+    """B11 across a crash: each link PICSWeb holds has exactly one history row, written in its
+    transaction (none lost, none for a link never stored); each `created` row names a record
+    OneFile has, once. Only the record whose answer was lost has none: it was found again by
+    MISID and linked under A5/A2 (app/store/history.py)."""
+    rows = await pool.fetch(
+        "SELECT side, entity, entity_id, field, new FROM onefile_sync.history"
+        " WHERE learner_id = $1",
+        t.learner_id,
+    )
+    links = sorted(
+        (r["entity"], r["entity_id"], r["field"], r["new"]) for r in rows if r["side"] == "picsweb"
+    )
+    expected = []
+    for table, column, ids in (
+        ("learners", "onefile_user_id", [t.learner_id]),
+        ("officers", "onefile_user_id", [t.main_officer, t.assessor, t.review_officer]),
+        ("organisations", "onefile_placement_id", [t.organisation]),
+        ("learner_qualifications", "onefile_learning_aim_id", t.lqs),
+        ("reviews", "onefile_review_id", t.due_reviews),
+    ):
+        for row_id in ids:
+            value = await pool.fetchval(
+                f"SELECT {column} FROM picsweb.{table} WHERE id = $1", row_id
+            )
+            expected.append((table, row_id, column, value))
+    assert links == sorted(expected)
+    created = [(r["entity"], r["new"]) for r in rows if r["field"] == "created"]
+    assert len(created) == len(set(created))
+    in_onefile = {
+        "users": {u["ID"] for u in state.users()},
+        "placements": {p["ID"] for p in state.placements()},
+        "learning_aims": {a["ID"] for a in state.learning_aims()},
+        "reviews": {r["ID"] for r in state.reviews()},
+        "visits": {v["ID"] for v in state.visits()},
+    }
+    assert all(onefile_id in in_onefile[entity] for entity, onefile_id in created), created
+    # 4 users, a placement, 2 aims, 3 reviews and their visits; a review whose answer was lost
+    # is found again by its time, and its visit's id is lost with the answer.
+    assert len(created) >= 13 - 2
+
+
 @pytest.mark.parametrize("mode", ["crash", "lost"])
 @pytest.mark.parametrize("kind", list(CREATES))
 async def test_a_lost_answer_after_a_create_never_duplicates(
@@ -162,6 +204,7 @@ async def test_a_lost_answer_after_a_create_never_duplicates(
     assert transport.fired == 1
     assert job["status"] == "succeeded", job
     await assert_exactly_once(pool, state, t)
+    await assert_history_matches(pool, state, t)
     # A visit cannot be searched for in OneFile: one lost right after its creation is left
     # unused (never a second review).
     assert len(state.visits()) == (4 if kind == "visit" else 3)
@@ -212,3 +255,43 @@ async def test_a_process_stopped_after_the_learner_create_is_resumed_by_the_next
     assert job["status"] == "succeeded", job
     assert job["result"]["linked"]["learner"] == 1
     await assert_exactly_once(pool, state, t)
+    await assert_history_matches(pool, state, t)
+
+
+async def test_a_link_and_its_history_commit_together(
+    db_url: str, pool: asyncpg.Pool, simulator: Sim
+) -> None:
+    """B11: when the history row of a link cannot be written, the link is not stored either
+    (one transaction): no PICSWeb write without its row, no row without its write."""
+    t = await f.typical_learner(pool)
+    await pool.execute(
+        """
+        CREATE FUNCTION public.refuse_review_history() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.side = 'picsweb' AND NEW.entity = 'reviews' THEN
+                RAISE EXCEPTION 'history refused';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_review_history BEFORE INSERT ON onefile_sync.history
+            FOR EACH ROW EXECUTE FUNCTION public.refuse_review_history();
+        """
+    )
+    async with service_with(db_url, simulator, httpx.AsyncHTTPTransport()) as api:
+        job = await f.enrol(api, t.learner_id)
+    assert job["status"] == "failed", job
+    linked = await pool.fetchval(
+        "SELECT count(*) FROM picsweb.reviews WHERE id = ANY($1::bigint[])"
+        " AND onefile_review_id IS NOT NULL",
+        t.due_reviews,
+    )
+    assert linked == 0
+    review_rows = await pool.fetchval(
+        "SELECT count(*) FROM onefile_sync.history WHERE entity IN ('reviews', 'visits')"
+    )
+    assert review_rows == 0
+    learner_link = await pool.fetchval(
+        "SELECT count(*) FROM onefile_sync.history WHERE entity = 'learners'"
+        " AND field = 'onefile_user_id'"
+    )
+    assert learner_link == 1  # what came before the refused write kept its row

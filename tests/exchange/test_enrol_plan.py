@@ -9,20 +9,15 @@ from typing import Any
 import pytest
 
 from app.exchange import enrol_plan as plan
+from app.exchange.due_reviews import review_times
 from app.onefile import records, wire
-from app.picsweb.enrolment_repo import (
-    LearnerQualificationRecord,
-    LearnerRecord,
-    OfficerRecord,
-    PlacementRecord,
-    ReviewRecord,
-)
+from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
 
 D = dt.date
 JUNE_2 = D(2025, 6, 2)
 
 
-def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualificationRecord:
+def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualification:
     values: dict[str, Any] = dict.fromkeys(
         (
             "start_date",
@@ -38,9 +33,7 @@ def lq(id: int = 1, standard: int | None = 501, **kw: Any) -> LearnerQualificati
         )
     )
     values.update(kw)
-    return LearnerQualificationRecord(
-        id=id, qualification_id=1, onefile_standard_id=standard, **values
-    )
+    return LearnerQualification(id=id, qualification_id=1, onefile_standard_id=standard, **values)
 
 
 def review(
@@ -52,8 +45,11 @@ def review(
     officer: int | None = None,
     linked: int | None = None,
     start: dt.time | None = None,
-) -> ReviewRecord:
-    return ReviewRecord(id, type, planned, start, officer, attended, linked)
+) -> Review:
+    return Review(
+        id=id, type=type, planned_date=planned, start_time=start, officer_id=officer,
+        attended=attended, onefile_review_id=linked,
+    )  # fmt: skip
 
 
 # ---- A3 -----------------------------------------------------------------------------------
@@ -61,18 +57,18 @@ def review(
 
 def test_employer_is_the_most_recent_work_placement() -> None:
     rows = [
-        PlacementRecord(1, 10, "P", D(2024, 1, 1)),
-        PlacementRecord(2, 20, "P", D(2024, 6, 1)),
-        PlacementRecord(3, 30, "X", D(2025, 1, 1)),  # newer but not a work placement
+        Placement(1, 10, "P", D(2024, 1, 1)),
+        Placement(2, 20, "P", D(2024, 6, 1)),
+        Placement(3, 30, "X", D(2025, 1, 1)),  # newer but not a work placement
     ]
     assert plan.choose_employer(rows) == rows[1]
 
 
 def test_employer_ties_go_to_the_highest_id_and_any_type_when_no_p() -> None:
     rows = [
-        PlacementRecord(5, 50, "S", D(2024, 6, 1)),
-        PlacementRecord(7, 70, "S", D(2024, 6, 1)),
-        PlacementRecord(9, 90, "X", D(2023, 6, 1)),
+        Placement(5, 50, "S", D(2024, 6, 1)),
+        Placement(7, 70, "S", D(2024, 6, 1)),
+        Placement(9, 90, "X", D(2023, 6, 1)),
     ]
     assert plan.choose_employer(rows) == rows[1]
     assert plan.choose_employer([]) is None
@@ -89,7 +85,7 @@ def test_officers_main_then_assessors_then_review_officers_each_once() -> None:
 
 
 def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
-    officer = OfficerRecord(3, "Ann", "Lee", " OFF3 ", " ann@example.test ", None)
+    officer = Officer(3, "Ann", "Lee", " OFF3 ", " ann@example.test ", None)
     body = wire.assessor_payload(plan.assessor_draft(officer), 1)
     assert body == {
         "OrganisationID": 1,
@@ -99,9 +95,7 @@ def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
         "Role": wire.ROLE_ASSESSOR,
         "MISID": "OFF3",
     }
-    bare = wire.assessor_payload(
-        plan.assessor_draft(OfficerRecord(3, "A", "B", "  ", None, None)), 1
-    )
+    bare = wire.assessor_payload(plan.assessor_draft(Officer(3, "A", "B", "  ", None, None)), 1)
     assert "MISID" not in bare and "Email" not in bare
     assert "Ann" not in repr(plan.assessor_draft(officer)) and "ann@" not in repr(officer)
 
@@ -109,7 +103,7 @@ def test_an_officer_is_sent_with_name_email_and_misid_only() -> None:
 # ---- A6 -----------------------------------------------------------------------------------
 
 
-def learner(**kw: Any) -> LearnerRecord:
+def learner(**kw: Any) -> Learner:
     values: dict[str, Any] = {
         "id": 42,
         "first_name": "Jo",
@@ -127,11 +121,9 @@ def learner(**kw: Any) -> LearnerRecord:
         "sex": "M",
         "disability": None,
         "onefile_user_id": None,
-        "enrolment_status": None,
-        "main_officer_found": True,
     }
     values.update(kw)
-    return LearnerRecord(**values)
+    return Learner(**values)
 
 
 def test_learner_payload_sends_a6_fields_and_leaves_blanks_out() -> None:
@@ -201,62 +193,20 @@ def test_reusable_aims_are_unlinked_by_standard() -> None:
     assert {k: [a.id for a in v] for k, v in free.items()} == {501: [1, 3]}
 
 
-# ---- A8 -----------------------------------------------------------------------------------
+# ---- A8: reviews to upload (the due rule itself: test_due_reviews.py) ----------------------
 
-TODAY = D(2025, 6, 1)
-
-
-@pytest.mark.parametrize(
-    ("r", "due"),
-    [
-        (review(planned=D(2025, 6, 2)), True),
-        (review(planned=TODAY), False),  # strictly after today
-        (review(planned=D(2025, 5, 1)), False),
-        (review(type="P"), False),
-        (review(attended="Y"), False),
-        (review(attended="N"), False),
-        (review(planned=None), False),
-    ],
-)
-def test_review_eligibility(r: ReviewRecord, due: bool) -> None:
-    assert plan.review_is_due(r, TODAY) is due
+NOON_JUNE_1 = dt.datetime(2025, 6, 1, 11, 0, tzinfo=dt.UTC)  # 12:00 BST
 
 
 def test_reviews_to_upload_ignores_linked_and_counts_not_eligible() -> None:
-    rows = [review(1), review(2, linked=77), review(3, type="P"), review(4, planned=TODAY)]
-    due, not_eligible = plan.reviews_to_upload(rows, TODAY)
+    rows = [review(1), review(2, linked=77), review(3, type="P"), review(4, planned=D(2025, 6, 1))]
+    due, not_eligible = plan.reviews_to_upload(rows, NOON_JUNE_1)
     assert [r.id for r in due] == [1]
     assert not_eligible == 2
 
 
-def test_uk_today_is_the_uk_date() -> None:
-    late_june = dt.datetime(2025, 6, 1, 23, 30, tzinfo=dt.UTC)  # 00:30 BST on 2 June
-    assert plan.uk_today(late_june) == D(2025, 6, 2)
-    late_january = dt.datetime(2025, 1, 1, 23, 30, tzinfo=dt.UTC)  # GMT
-    assert plan.uk_today(late_january) == D(2025, 1, 1)
-
-
-@pytest.mark.parametrize(
-    ("day", "start", "utc"),
-    [
-        (D(2025, 6, 15), dt.time(14, 0), "2025-06-15T13:00:00.000Z"),  # BST
-        (D(2025, 1, 15), dt.time(14, 0), "2025-01-15T14:00:00.000Z"),  # GMT
-        (D(2025, 6, 15), None, "2025-06-15T08:00:00.000Z"),  # blank: 09:00 local
-        (D(2025, 1, 15), None, "2025-01-15T09:00:00.000Z"),
-        (D(2025, 3, 30), dt.time(10, 0), "2025-03-30T09:00:00.000Z"),  # clocks went forward
-        (D(2025, 10, 26), dt.time(10, 0), "2025-10-26T10:00:00.000Z"),  # clocks went back
-    ],
-)
-def test_review_times_uk_local_to_utc_one_hour_long(
-    day: D, start: dt.time | None, utc: str
-) -> None:
-    begin, end = plan.review_times(day, start)
-    assert records.format_datetime(begin) == utc
-    assert end - begin == dt.timedelta(hours=1)
-
-
 def test_review_and_visit_payloads() -> None:
-    begin, end = plan.review_times(D(2025, 6, 15), dt.time(14, 0))
+    begin, end = review_times(D(2025, 6, 15), dt.time(14, 0))
     draft = plan.review_draft(learner_id=5, assessor_id=9, start=begin, end=end)
     visit = wire.visit_payload(draft, organisation_id=1, visit_type_id=2)
     assert visit == {

@@ -10,16 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.exchange.merge import (
-    LearnerPlan,
-    PicsQualification,
-    PicsReview,
-    due_for_upload,
-    plan_learner,
-    plan_qualification,
-    plan_reviews,
-)
+from app.exchange.merge import LearnerPlan, plan_learner, plan_qualification, plan_reviews
 from app.onefile.records import AIM_DETAILS, REVIEW_DETAILS, LearningAim, Review
+from app.picsweb.rows import LearnerQualification as PicsQualification
+from app.picsweb.rows import Review as PicsReview
 
 UTC = dt.UTC
 D1, D2 = dt.date(2024, 10, 1), dt.date(2025, 2, 3)
@@ -33,7 +27,7 @@ def aim(**fields: Any) -> LearningAim:
 
 
 def qual(**fields: Any) -> PicsQualification:
-    return PicsQualification(id=1, onefile_learning_aim_id=77, **fields)
+    return PicsQualification(id=1, qualification_id=1, onefile_learning_aim_id=77, **fields)
 
 
 def ofr(rid: int = 500, **fields: Any) -> Review:
@@ -149,7 +143,11 @@ def test_a_field_a_thin_row_lacks_is_never_read_as_null() -> None:
 
 def test_b3_unmatched_aims_and_qualifications_are_left_alone() -> None:
     plan = plan_learner(
-        [PicsQualification(id=1, onefile_learning_aim_id=None, registration_date=D1)],
+        [
+            PicsQualification(
+                id=1, qualification_id=1, onefile_learning_aim_id=None, registration_date=D1
+            )
+        ],
         [],
         {},
         [aim(registration_number="R")],
@@ -246,16 +244,6 @@ def test_b8_trainee_signed(
     assert (updates[0].changes if updates else {}) == expected
 
 
-def test_b4_due_for_upload() -> None:
-    today = dt.date(2025, 7, 1)
-    assert due_for_upload(pr(onefile_review_id=None, planned_date=dt.date(2025, 7, 2)), today)
-    assert not due_for_upload(pr(onefile_review_id=None), today)  # not after today
-    assert not due_for_upload(pr(planned_date=dt.date(2025, 7, 2)), today)  # already linked
-    assert not due_for_upload(
-        pr(onefile_review_id=None, planned_date=dt.date(2025, 7, 2), type="P"), today
-    )
-
-
 def test_describe_is_field_by_field_and_json_ready() -> None:
     plan = plan_learner([qual(registration_date=D1)], [], {}, [aim(total_elements=4)], [ofr()])
     described = plan.describe()
@@ -297,6 +285,7 @@ def learners(draw: st.DrawFn) -> tuple[list[PicsQualification], list[LearningAim
         quals.append(
             PicsQualification(
                 id=n + 1,
+                qualification_id=1,
                 onefile_learning_aim_id=100 + n if draw(st.booleans()) else None,
                 has_units=draw(st.booleans()),
                 **draw(qualification_fields()),

@@ -125,7 +125,7 @@ class Replica:
             dsn=self._db_url,
             make_pool=lambda epoch, fence: WorkerPool(
                 store=store,
-                handlers={"sync": handler},
+                handlers={"enrol": handler, "refresh": handler, "sync": handler},
                 owner=self.name,
                 config=config,
                 epoch=epoch,
@@ -133,7 +133,7 @@ class Replica:
             ),
             owner=self.name,
             app_name=self.app_name,
-            quota=quota,
+            on_term=quota.assume_previous_caller,
             timing=self._timing,
         )
         self._stop = asyncio.Event()

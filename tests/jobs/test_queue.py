@@ -9,8 +9,7 @@ import pytest
 
 from app.jobs.models import Job, Outcome
 from app.jobs.store import AlreadyActive, JobStore
-from app.jobs.worker import JobContext, PoolConfig, WorkerPool
-from app.onefile.quota import BATCH, INTERACTIVE, call_priority
+from app.jobs.worker import Handler, JobContext, PoolConfig, WorkerPool
 from tests.jobs.leadership import take_leadership
 
 
@@ -73,6 +72,15 @@ async def test_a_job_whose_worker_vanished_runs_again_once(pool: asyncpg.Pool) -
     assert await store.finish(job.id, claimed.claim, "succeeded", {}) is None
 
 
+async def _unexpected(job: Job, ctx: JobContext) -> Outcome:
+    raise AssertionError(f"no {job.kind} job was queued in this test")
+
+
+def every_kind(**given: Handler) -> dict[str, Handler]:
+    """The pool takes a handler for every kind; those a test does not queue must not run."""
+    return {kind: given.get(kind, _unexpected) for kind in ("enrol", "refresh", "sync")}
+
+
 async def _run_pool(pool_: WorkerPool, until: asyncio.Event, within: float = 10) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(pool_.run(stop))
@@ -81,21 +89,21 @@ async def _run_pool(pool_: WorkerPool, until: asyncio.Event, within: float = 10)
     await task
 
 
-async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg.Pool) -> None:
+async def test_worker_pool_runs_handlers_and_reports(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
     epoch = await take_leadership(pool)
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     done = asyncio.Event()
 
     async def refresh(job: Job, ctx: JobContext) -> Outcome:
-        seen["refresh"] = call_priority.get()
+        seen.add("refresh")
         await ctx.progress(1, 2, force=True)
         await ctx.fail_learner(42, "OneFile POST LearningAim/Search (400): bad")
         await ctx.progress(2, 2, force=True)
         return Outcome("partial", {"exchanged": 1})
 
     async def sync(job: Job, ctx: JobContext) -> Outcome:
-        seen["sync"] = call_priority.get()
+        seen.add("sync")
         done.set()
         return Outcome("succeeded", {})
 
@@ -103,13 +111,13 @@ async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg
     s = await store.create("sync")
     wp = WorkerPool(
         store=store,
-        handlers={"refresh": refresh, "sync": sync},
+        handlers=every_kind(refresh=refresh, sync=sync),
         owner="t",
         epoch=epoch,
         config=PoolConfig(slots=1, lease_seconds=5, poll_interval=0.05),
     )
     await _run_pool(wp, done)
-    assert seen == {"refresh": INTERACTIVE, "sync": BATCH}
+    assert seen == {"refresh", "sync"}
     rj = await store.get(r.id)
     assert rj is not None
     assert rj.status == "partial"
@@ -121,7 +129,16 @@ async def test_worker_pool_runs_handlers_with_priority_and_reports(pool: asyncpg
     assert sj is not None and sj.status == "succeeded" and sj.finished_at is not None
 
 
-async def test_unimplemented_and_crashing_handlers_fail_cleanly(pool: asyncpg.Pool) -> None:
+async def test_a_pool_without_a_handler_for_every_kind_refuses_to_start(
+    pool: asyncpg.Pool,
+) -> None:
+    handlers = every_kind()
+    del handlers["enrol"]
+    with pytest.raises(ValueError, match="enrol"):
+        WorkerPool(store=JobStore(pool), handlers=handlers, owner="t", epoch=1, config=PoolConfig())
+
+
+async def test_a_crashing_handler_fails_cleanly(pool: asyncpg.Pool) -> None:
     store = JobStore(pool)
     epoch = await take_leadership(pool)
     done = asyncio.Event()
@@ -130,19 +147,20 @@ async def test_unimplemented_and_crashing_handlers_fail_cleanly(pool: asyncpg.Po
         done.set()
         raise ValueError("secret personal value")
 
-    e = await store.create("enrol", learner_id=1)
     r = await store.create("refresh", params={"learner_ids": [1]})
     wp = WorkerPool(
         store=store,
-        handlers={"refresh": boom},
+        handlers=every_kind(refresh=boom),
         owner="t",
         epoch=epoch,
         config=PoolConfig(slots=2, poll_interval=0.05),
     )
     await _run_pool(wp, done)
-    await asyncio.sleep(0.2)
-    ej, rj = await store.get(e.id), await store.get(r.id)
-    assert ej is not None and ej.status == "failed" and "not implemented" in (ej.error or "")
+    for _ in range(100):
+        rj = await store.get(r.id)
+        if rj is not None and rj.finished:
+            break
+        await asyncio.sleep(0.05)
     assert rj is not None and rj.status == "failed"
     assert "secret" not in (rj.error or "") and "ValueError" in (rj.error or "")
 
@@ -160,7 +178,7 @@ async def test_shutdown_releases_work_in_hand_to_the_queue(pool: asyncpg.Pool) -
     job = await store.create("sync")
     wp = WorkerPool(
         store=store,
-        handlers={"sync": slow},
+        handlers=every_kind(sync=slow),
         owner="t",
         epoch=epoch,
         config=PoolConfig(slots=1, poll_interval=0.05, shutdown_grace=0.1),
@@ -188,7 +206,7 @@ async def test_a_job_interrupted_too_often_is_given_up(pool: asyncpg.Pool) -> No
 
     wp = WorkerPool(
         store=store,
-        handlers={"refresh": handler},
+        handlers=every_kind(refresh=handler),
         owner="t",
         epoch=epoch,
         config=PoolConfig(slots=1, max_attempts=3, poll_interval=0.05),

@@ -1,15 +1,12 @@
--- Enrolment (rules A1–A9): the only SQL the enrolment runs on PICSWeb's tables and on
--- onefile_sync.enrolments. Every write to a PICSWeb row bumps its updated_at (no triggers).
+-- Enrolment (rules A1–A9): the only SQL the enrolment runs on PICSWeb's tables (its own
+-- state is app/db/sql/service_store.sql's). Every write to a PICSWeb row bumps its updated_at
+-- (no triggers).
 
 -- name: learner
 SELECT l.id, l.first_name, l.surname, l.email, l.telephone, l.mobile, l.dob, l.uln, l.nino,
        l.start_date, l.planned_end_date, l.main_officer_id, l.ethnicity, l.sex, l.disability,
-       l.onefile_user_id,
-       e.status AS enrolment_status,
-       EXISTS (SELECT 1 FROM picsweb.officers o WHERE o.id = l.main_officer_id)
-           AS main_officer_found
+       l.onefile_user_id
 FROM picsweb.learners AS l
-LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
 WHERE l.id = $1
 
 -- name: placements
@@ -17,24 +14,6 @@ SELECT p.id, p.organisation_id, p.type, p.start_date
 FROM picsweb.placements AS p
 WHERE p.learner_id = $1
 ORDER BY p.start_date DESC, p.id DESC
-
--- name: start_enrolment
--- Marks the enrolment in progress; returns the status it had before (NULL: never started).
-WITH before AS (
-    SELECT status FROM onefile_sync.enrolments WHERE learner_id = $1
-), upsert AS (
-    INSERT INTO onefile_sync.enrolments (learner_id, status, job_id)
-    VALUES ($1, 'in_progress', $2)
-    ON CONFLICT (learner_id) DO UPDATE
-    SET status = 'in_progress', job_id = EXCLUDED.job_id, finished_at = NULL
-    RETURNING learner_id
-)
-SELECT (SELECT status FROM before) AS previous FROM upsert
-
--- name: finish_enrolment
-UPDATE onefile_sync.enrolments
-SET status = 'finished', onefile_user_id = $2, finished_at = now(), report = $3
-WHERE learner_id = $1
 
 -- name: link_learner
 UPDATE picsweb.learners SET onefile_user_id = $2, updated_at = now()
@@ -65,7 +44,9 @@ SELECT pg_advisory_unlock(hashtextextended($1, 0))
 SELECT lq.id, lq.qualification_id, q.onefile_standard_id, lq.start_date, lq.planned_end_date,
        lq.registration_number, lq.registration_date, lq.achieved_date, lq.claimed_date,
        lq.certificate_applied_date, lq.certificate_received_date, lq.assessor_officer_id,
-       lq.onefile_learning_aim_id
+       lq.total_elements, lq.elements_done, lq.onefile_learning_aim_id,
+       EXISTS (SELECT 1 FROM picsweb.learner_qualification_units AS u
+               WHERE u.learner_qualification_id = lq.id) AS has_units
 FROM picsweb.learner_qualifications AS lq
 JOIN picsweb.qualifications AS q ON q.id = lq.qualification_id
 WHERE lq.learner_id = $1
@@ -76,7 +57,8 @@ UPDATE picsweb.learner_qualifications SET onefile_learning_aim_id = $2, updated_
 WHERE id = $1 AND onefile_learning_aim_id IS NULL
 
 -- name: reviews
-SELECT id, type, planned_date, start_time, officer_id, attended, onefile_review_id
+SELECT id, type, planned_date, start_time, officer_id, attended, actual_date,
+       trainee_signed_date, onefile_review_id
 FROM picsweb.reviews
 WHERE learner_id = $1
 ORDER BY planned_date NULLS LAST, start_time NULLS FIRST, id

@@ -1,10 +1,9 @@
--- name: learners_state
--- For each asked id: does it exist, is it enrolled (linked and not half-way), is it half-way.
-SELECT l.id,
-       l.onefile_user_id,
-       e.status AS enrolment_status
+-- Read-only questions the API asks PICSWeb before it queues work (PICSWeb's tables only).
+
+-- name: learner_links
+-- For each asked id that exists: its OneFile user id (NULL: not linked).
+SELECT l.id, l.onefile_user_id
 FROM picsweb.learners AS l
-LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
 WHERE l.id = ANY($1::bigint[])
 
 -- name: enrolment_facts
@@ -14,11 +13,9 @@ SELECT l.id,
        l.uln,
        l.main_officer_id,
        l.onefile_user_id,
-       e.status AS enrolment_status,
        EXISTS (SELECT 1 FROM picsweb.placements p WHERE p.learner_id = l.id) AS has_placement,
        (SELECT o.id FROM picsweb.officers o WHERE o.id = l.main_officer_id) AS main_officer_found
 FROM picsweb.learners AS l
-LEFT JOIN onefile_sync.enrolments AS e ON e.learner_id = l.id
 WHERE l.id = $1
 
 -- name: enrolment_officers

@@ -447,6 +447,13 @@ class SimulatorState:
         values.update(_coerce(fields, instants=REVIEW_DATES))
         return self.insert_review(learner_id, ScheduledFor=start, AssessorID=assessor_id, **values)
 
+    def delete_review(self, review_id: int) -> None:
+        """A review deleted in OneFile by one of its users (B12): gone from searches, 404 on
+        GET. Nothing in the API we use deletes one; this is test and demo tooling."""
+        review = self._reviews.pop(review_id)
+        self._reviews_by_learner[review["LearnerID"]].remove(review_id)
+        self.touch(review["LearnerID"])
+
     def seed_learners(
         self,
         count: int,
