@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.demo.generate import uk_today
+from devtools.demo.generate import uk_today
 
 
 async def _insert(conn: Any, table: str, values: dict[str, Any]) -> int:

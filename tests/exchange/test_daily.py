@@ -12,7 +12,7 @@ import pytest
 from app.exchange.merge import UK
 from app.jobs.worker import PoolConfig
 from app.onefile.errors import OneFileUnavailable
-from app.onefile.simulator import SimulatorConfig, SimulatorState
+from devtools.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import Service, ServiceFactory
 from tests.exchange import factories as f
 from tests.exchange.daily_factories import (

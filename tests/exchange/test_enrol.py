@@ -10,13 +10,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.demo.generate import uk_today
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol_plan import UK
 from app.exchange.uploads import OfficerLinker, PlacementLinker
 from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
-from app.onefile.simulator import SimulatorConfig, SimulatorState
+from devtools.demo.generate import uk_today
+from devtools.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import SIM_TOKEN, Service, ServiceFactory
 from tests.exchange import factories as f
 

@@ -1,4 +1,4 @@
-"""`onefile-sync demo`: the whole service on embedded defaults, no server or account needed.
+"""`onefile-sync-dev demo`: the whole service on embedded defaults, no server or account needed.
 
 An embedded Postgres with generated PICSWeb data, the OneFile simulator on a loopback port, the
 real service on another, then — through the service's own HTTP API, as PICSWeb would call it —
@@ -22,15 +22,15 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.demo.embedded import embedded_postgres
-from app.demo.generate import generate_picsweb
-from app.demo.picsweb_schema import create_picsweb_tables
 from app.follow import follow_job, job_table, start_job
-from app.loopback import fresh_database
-from app.loopback import serve_loopback as serve
 from app.main import create_app
-from app.onefile.simulator import SimulatorConfig, create_simulator_app
 from app.settings import Settings
+from devtools.demo.embedded import embedded_postgres
+from devtools.demo.generate import generate_picsweb
+from devtools.demo.picsweb_schema import create_picsweb_tables
+from devtools.loopback import fresh_database
+from devtools.loopback import serve_loopback as serve
+from devtools.simulator import SimulatorConfig, create_simulator_app
 
 # Tokens of the demo's own throw-away service and simulator, on loopback only.
 DEMO_TOKEN = "demo-service-token-not-secret"  # noqa: S105

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
-from app.onefile.simulator.__main__ import parse_args
-from app.onefile.simulator.wire import format_instant
+from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+from devtools.simulator.__main__ import parse_args
+from devtools.simulator.wire import format_instant
 
 TOKEN = "sim-token"
 UTC = dt.UTC

@@ -33,8 +33,9 @@ from typing import Any, Literal
 import asyncpg
 import httpx
 
-from app.bench.run import _free_port
-from app.chaos.harness import (
+from app.db.pool import _init_connection
+from devtools.bench.run import _free_port
+from devtools.chaos.harness import (
     FINAL,
     Chaos,
     Log,
@@ -53,8 +54,7 @@ from app.chaos.harness import (
     parse_metrics,
     prepare_world,
 )
-from app.db.pool import _init_connection
-from app.onefile.simulator import SimulatorState
+from devtools.simulator import SimulatorState
 
 Event = Literal["kill", "freeze"]
 OBSERVE_AFTER_WAKING = 5.0  # seconds the woken process is watched after SIGCONT

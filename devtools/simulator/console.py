@@ -1,6 +1,6 @@
 """The simulator as a program a person runs: what it says at start, how it serves, how it stops.
 
-A PICSWeb developer starting `onefile-sync simulate` needs, without reading code, the address
+A PICSWeb developer starting `onefile-sync-dev simulate` needs, without reading code, the address
 to call, the token to send, the ids OneFile would have given them, the options in force and the
 lines to paste to point the service at it. So the start lines say exactly that, and only once
 the port is really listening (the socket is bound here, before uvicorn starts, so `--port 0`

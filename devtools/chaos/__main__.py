@@ -1,11 +1,11 @@
-"""`python -m app.chaos`: the full-size reliability runs of issue 7 (items 1–4).
+"""`python -m devtools.chaos`: the full-size reliability runs of issue 7 (items 1–4).
 
 crash    SIGKILL the service --kills times at seeded random moments (--enrol-kills of them
          while --enrol learners are enrolled through the API, the rest during a sync of
          --learners), restarting it each time; then compare with an uninterrupted run.
 faults   5% 5xx, 2% timeouts (lost answers after the work was done), 2% malformed bodies,
          two 429 bursts and a session expiry during the sync; counts checked in /metrics.
-outage   Postgres taken away (app/chaos/pgproxy.py) for --outage seconds mid-sync.
+outage   Postgres taken away (devtools/chaos/pgproxy.py) for --outage seconds mid-sync.
 replicas two service processes, one database: one sync at a time, the quota never exceeded
          in any window, the leader SIGKILLed and the other taking over — the suite's test,
          --repeat times in a row (20) beside --burners CPU-burning processes (2: on a 2-core
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.chaos.harness import (
+from devtools.chaos.harness import (
     ROOT,
     Chaos,
     Result,
@@ -39,8 +39,8 @@ from app.chaos.harness import (
     metric_sum,
     run_scenario,
 )
-from app.chaos.replicas import Event, run_replicas, summary_line
-from app.demo.embedded import embedded_postgres
+from devtools.chaos.replicas import Event, run_replicas, summary_line
+from devtools.demo.embedded import embedded_postgres
 
 SCENARIOS = ("crash", "faults", "outage", "replicas", "handover")
 # Bounds of issue 13: work resumes within these many seconds of the leader's SIGKILL / SIGSTOP.
@@ -194,8 +194,8 @@ def cpu_burners(n: int) -> Iterator[None]:
             p.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m app.chaos", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m devtools.chaos") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--scenario", action="append", choices=SCENARIOS,
                     help="run only this one (repeatable); default: all")  # fmt: skip

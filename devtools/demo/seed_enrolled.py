@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from app.db import sql
 from app.db.pool import Conn
-from app.onefile.simulator import SimulatorState
+from devtools.simulator import SimulatorState
 
 Q = sql.load("demo_seed.sql")
 UK = ZoneInfo("Europe/London")

@@ -1,4 +1,4 @@
-"""python -m app.onefile.simulator --host 127.0.0.1 --port 8900 [options]"""
+"""python -m devtools.simulator --host 127.0.0.1 --port 8900 [options]"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ EPILOG = (
 )
 
 
-def build_parser(prog: str = "python -m app.onefile.simulator") -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m devtools.simulator") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog, description=DESCRIPTION, epilog=EPILOG, usage="%(prog)s [options]"
     )
@@ -146,7 +146,7 @@ def config_from_args(a: argparse.Namespace) -> SimulatorConfig:
 def main(
     argv: list[str] | None = None,
     *,
-    prog: str = "python -m app.onefile.simulator",
+    prog: str = "python -m devtools.simulator",
     defaults: Mapping[str, Any] | None = None,
 ) -> int:
     """Parse, then serve until stopped (`console.run`); → the exit status."""

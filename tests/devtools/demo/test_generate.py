@@ -1,4 +1,4 @@
-"""The PICSWeb demo tables (app/demo/picsweb_schema.sql) and the data generator.
+"""The PICSWeb demo tables (devtools/demo/picsweb_schema.sql) and the data generator.
 
 Runs against a Postgres server (env TEST_DATABASE_URL, default the local one) in a database
 created for this module and dropped at its end. Fixtures are local on purpose.
@@ -17,8 +17,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from app.demo.generate import GeneratedSummary, generate_picsweb, truncate_picsweb
-from app.demo.picsweb_schema import TABLES, create_picsweb_tables, drop_picsweb_tables
+from devtools.demo.generate import GeneratedSummary, generate_picsweb, truncate_picsweb
+from devtools.demo.picsweb_schema import TABLES, create_picsweb_tables, drop_picsweb_tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -1,4 +1,4 @@
-"""Write the service's OpenAPI document: `python -m app.openapi_export openapi/openapi.json`."""
+"""Write the service's OpenAPI document: `onefile-sync-dev openapi openapi/openapi.json`."""
 
 from __future__ import annotations
 

@@ -21,7 +21,9 @@ _SCHEMA_LOCK_KEY = 0x0F11E5_0002
 
 def schema_sql() -> str:
     """The DDL text shipped with this build."""
-    return resources.files("app.demo").joinpath("picsweb_schema.sql").read_text(encoding="utf-8")
+    return (
+        resources.files("devtools.demo").joinpath("picsweb_schema.sql").read_text(encoding="utf-8")
+    )
 
 
 async def create_picsweb_tables(conn: asyncpg.Connection) -> None:

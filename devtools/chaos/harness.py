@@ -34,16 +34,23 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from app.bench.run import TOKEN, Options, ServiceProcess, _free_port, _service_env, spawn_service
-from app.chaos.pgproxy import PgProxy
 from app.db.pool import _init_connection
-from app.demo.generate import generate_picsweb, uk_today
-from app.demo.picsweb_schema import TABLES
-from app.demo.seed_enrolled import seed_enrolled
-from app.loopback import prepared_database
-from app.loopback import serve_loopback as serve
-from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
-from app.onefile.simulator.config import REALISTIC
+from devtools.bench.run import (
+    TOKEN,
+    Options,
+    ServiceProcess,
+    _free_port,
+    _service_env,
+    spawn_service,
+)
+from devtools.chaos.pgproxy import PgProxy
+from devtools.demo.generate import generate_picsweb, uk_today
+from devtools.demo.picsweb_schema import TABLES
+from devtools.demo.seed_enrolled import seed_enrolled
+from devtools.loopback import prepared_database
+from devtools.loopback import serve_loopback as serve
+from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+from devtools.simulator.config import REALISTIC
 
 ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"succeeded", "partial", "failed"}

@@ -15,17 +15,17 @@ from typing import Any
 import httpx
 import pytest
 
-from app.loopback import serve_loopback
-from app.onefile.simulator import (
+from devtools.loopback import serve_loopback
+from devtools.simulator import (
     REALISTIC,
     SimulatorConfig,
     SimulatorState,
     create_simulator_app,
 )
-from app.onefile.simulator.__main__ import config_from_args, parse_args
-from app.onefile.simulator.dialect import THIN_ROW_FIELDS
-from app.onefile.simulator.wire import format_instant
-from tests.onefile.test_simulator import Sim, message
+from devtools.simulator.__main__ import config_from_args, parse_args
+from devtools.simulator.dialect import THIN_ROW_FIELDS
+from devtools.simulator.wire import format_instant
+from tests.devtools.simulator.test_simulator import Sim, message
 
 UTC = dt.UTC
 SESSION = re.compile(r"[A-Za-z0-9+/]{40,}={1,2}")

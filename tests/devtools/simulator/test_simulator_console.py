@@ -1,4 +1,4 @@
-"""`onefile-sync simulate` talks: start lines to act on, options in --help, a stop line."""
+"""`onefile-sync-dev simulate` talks: start lines to act on, options in --help, a stop line."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.onefile.simulator import SimulatorConfig, console
+from devtools.cli import cli
+from devtools.simulator import SimulatorConfig, console
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 60.0  # a loaded machine starts Python slowly; nothing here measures time
 
 
@@ -55,8 +55,8 @@ def env_lines(lines: list[str]) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("command", "stop"),
     [
-        ([sys.executable, "-m", "app.cli", "simulate"], signal.SIGINT),
-        ([sys.executable, "-m", "app.onefile.simulator", "--realistic"], signal.SIGTERM),
+        ([sys.executable, "-m", "devtools.cli", "simulate"], signal.SIGINT),
+        ([sys.executable, "-m", "devtools.simulator", "--realistic"], signal.SIGTERM),
     ],
     ids=["onefile-sync-simulate-sigint", "module-realistic-sigterm"],
 )
@@ -133,7 +133,7 @@ def test_simulate_help_offers_every_option_without_type_labels() -> None:
         assert f"{flag} " in result.output or f"{flag}," in result.output, flag
     for label in ("<bool>", "<str>", "<int>", "<float>"):
         assert label not in result.output
-    assert "onefile-sync simulate" in result.output
+    assert "onefile-sync-dev simulate" in result.output
     assert "(0.05)" in result.output  # the command line's latency default
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from app.demo.picsweb_schema import SCHEMA, TABLES
+from devtools.demo.picsweb_schema import SCHEMA, TABLES
 
 UK = ZoneInfo("Europe/London")
 CATALOGUE_SIZE = 40

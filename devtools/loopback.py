@@ -66,7 +66,7 @@ async def prepared_database(admin_url: str, name: str) -> str:
     """A fresh database with PICSWeb's tables (demo DDL) and the service's migrations."""
     from app.db.migrate import migrate
     from app.db.pool import _init_connection
-    from app.demo.picsweb_schema import create_picsweb_tables
+    from devtools.demo.picsweb_schema import create_picsweb_tables
 
     db_url = await fresh_database(admin_url, name)
     conn = await asyncpg.connect(db_url)

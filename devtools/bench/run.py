@@ -34,16 +34,16 @@ import asyncpg
 import httpx
 import psutil
 
-from app.bench.incumbent import Incumbent
 from app.db.pool import _init_connection
-from app.demo.embedded import embedded_postgres
-from app.demo.generate import generate_picsweb
-from app.demo.run import SIM_TOKEN
-from app.demo.seed_enrolled import seed_enrolled
-from app.loopback import prepared_database
-from app.loopback import serve_loopback as serve
-from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
-from app.onefile.simulator.config import REALISTIC
+from devtools.bench.incumbent import Incumbent
+from devtools.demo.embedded import embedded_postgres
+from devtools.demo.generate import generate_picsweb
+from devtools.demo.run import SIM_TOKEN
+from devtools.demo.seed_enrolled import seed_enrolled
+from devtools.loopback import prepared_database
+from devtools.loopback import serve_loopback as serve
+from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+from devtools.simulator.config import REALISTIC
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".bench"
@@ -528,8 +528,8 @@ def sweep_rows(sw: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m app.bench.run", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m devtools.bench.run") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__)
     ap.add_argument("--learners", type=int, default=1000)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--period", type=float, default=10.0)
