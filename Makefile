@@ -18,11 +18,12 @@ $(STAMP): pyproject.toml devtools/pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/onefile-sync-dev demo
 
-## lint: ruff (lint + format check) and mypy strict
+## lint: ruff (lint + format check), mypy strict, and the layers' import contracts
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## test: the whole suite, as CI runs it (TEST_DATABASE_URL picks a server, else an embedded one)
 test: lint
