@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -274,8 +273,3 @@ def test_review_and_visit_payloads() -> None:
         "VisitID": 3,
         "AssessorID": 9,
     }
-
-
-def test_dataclass_records_are_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        review().id = 2  # type: ignore[misc]
