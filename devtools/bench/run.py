@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
 import re
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,16 +35,20 @@ from app.db.pool import _init_connection
 from devtools.bench.incumbent import Incumbent
 from devtools.demo.embedded import embedded_postgres
 from devtools.demo.generate import generate_picsweb
-from devtools.demo.run import SIM_TOKEN
 from devtools.demo.seed_enrolled import seed_enrolled
 from devtools.loopback import prepared_database
 from devtools.loopback import serve_loopback as serve
+from devtools.service_process import (
+    SERVICE_TOKEN,
+    ServiceProcess,
+    service_env,
+    service_process,
+)
 from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
-from devtools.simulator.config import REALISTIC
+from devtools.simulator.config import REALISTIC, SIM_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / ".bench"
-TOKEN = "bench-service-token-0123456789"  # noqa: S105 - a throw-away local service
 FINAL = {"succeeded", "partial", "failed"}
 
 
@@ -76,72 +77,6 @@ class SyncRun:
     statements: float
     learners: int
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class ServiceProcess:
-    """The service as deployed: a uvicorn process, its CPU time and peak RSS watched."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.ps = psutil.Process(proc.pid)
-        self.peak_rss = 0
-        self._watch = asyncio.create_task(self._sample())
-
-    async def _sample(self) -> None:
-        with contextlib.suppress(psutil.Error):
-            while True:
-                self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
-                await asyncio.sleep(0.05)
-
-    def cpu(self) -> float:
-        t = self.ps.cpu_times()
-        return float(t.user + t.system)
-
-    async def stop(self) -> None:
-        self._watch.cancel()
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.terminate()
-        await asyncio.wait_for(self.proc.wait(), 60)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def spawn_service(env: dict[str, str], log: Path) -> ServiceProcess:
-    """`uvicorn app.main:app` on a free loopback port, its output in `log`; not yet waited for."""
-    port = _free_port()
-    with log.open("wb") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log", cwd=ROOT, env=env,
-            stdout=sink, stderr=sink,
-        )  # fmt: skip
-    return ServiceProcess(proc, f"http://127.0.0.1:{port}")
-
-
-@contextlib.asynccontextmanager
-async def service_process(env: dict[str, str], log: Path) -> AsyncIterator[ServiceProcess]:
-    svc = await spawn_service(env, log)
-    proc = svc.proc
-    try:
-        async with httpx.AsyncClient(base_url=svc.url) as probe:
-            for _ in range(300):
-                with contextlib.suppress(httpx.TransportError):
-                    r = await probe.get("/health")
-                    if r.status_code == 200 and r.json().get("leader"):
-                        break
-                if proc.returncode is not None:
-                    raise RuntimeError(f"the service exited; see {log}")
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"the service did not become leader; see {log}")
-        yield svc
-    finally:
-        await svc.stop()
 
 
 async def _statements(api: httpx.AsyncClient) -> float:
@@ -206,8 +141,8 @@ async def prepare(
     conn = await asyncpg.connect(db_url)
     try:
         await _init_connection(conn)
-        await generate_picsweb(conn, learners=learners, seed=11)
-        await seed_enrolled(conn, sim)
+        generated = await generate_picsweb(conn, learners=learners, seed=11)
+        await seed_enrolled(conn, sim, generated.complete_learner_ids)
         ids = [
             r["id"]
             for r in await conn.fetch(
@@ -217,24 +152,6 @@ async def prepare(
     finally:
         await conn.close()
     return db_url, ids
-
-
-def _service_env(
-    db_url: str, sim_url: str, opts: Options, rate: int, period: float
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ONEFILE_", "SERVICE_"))}
-    env.update(
-        DATABASE_URL=db_url,
-        ONEFILE_BASE_URL=sim_url,
-        ONEFILE_API_TOKEN=SIM_TOKEN,
-        ONEFILE_ORGANISATION_ID="1",
-        ONEFILE_CLASSROOM_ID="1",
-        ONEFILE_RATE_LIMIT=str(rate),
-        ONEFILE_RATE_PERIOD=str(period),
-        SERVICE_API_TOKEN=TOKEN,
-        LOG_LEVEL="WARNING",
-    )
-    return env
 
 
 def _shape(sim: SimulatorState) -> dict[str, dict[str, float]]:
@@ -283,11 +200,13 @@ async def bench(opts: Options, admin_url: str) -> dict[str, Any]:
     print(f"[{opts.onefile}] OneFile records per learner: {results['per_learner']}")
     async with serve(sim_app, "off") as sim_base:
         sim_url = f"{sim_base}{sim_cfg.path_prefix}/"
-        env = _service_env(db_url, sim_url, opts, opts.rate, opts.period)
+        env = service_env(
+            db_url, sim_url, onefile_token=SIM_TOKEN, rate=opts.rate, period=opts.period
+        )
         async with (
             service_process(env, OUT / "service.log") as svc,
             httpx.AsyncClient(
-                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+                base_url=svc.url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, timeout=60
             ) as api,
         ):
             full = await run_sync(api, sim, svc, opts, {"full": True})
@@ -345,13 +264,17 @@ async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
     sim: SimulatorState = sim_app.state.sim
     db_url, ids = await prepare(admin_url, n, sim)
     async with serve(sim_app, "off") as sim_base:
-        env = _service_env(
-            db_url, f"{sim_base}{sim_cfg.path_prefix}/", opts, opts.rate, opts.period
+        env = service_env(
+            db_url,
+            f"{sim_base}{sim_cfg.path_prefix}/",
+            onefile_token=SIM_TOKEN,
+            rate=opts.rate,
+            period=opts.period,
         )
         async with (
             service_process(env, OUT / "service-memory.log") as svc,
             httpx.AsyncClient(
-                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+                base_url=svc.url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, timeout=60
             ) as api,
         ):
             rss_idle = svc.peak_rss
@@ -379,13 +302,17 @@ async def bench_sweeps(n: int, sweeps: int, admin_url: str, settle: float = 2.0)
     db_url, ids = await prepare(admin_url, n, sim, "onefile_sync_bench_sweeps")
     runs: list[dict[str, Any]] = []
     async with serve(sim_app, "off") as sim_base:
-        env = _service_env(
-            db_url, f"{sim_base}{sim_cfg.path_prefix}/", opts, opts.rate, opts.period
+        env = service_env(
+            db_url,
+            f"{sim_base}{sim_cfg.path_prefix}/",
+            onefile_token=SIM_TOKEN,
+            rate=opts.rate,
+            period=opts.period,
         )
         async with (
             service_process(env, OUT / "service-sweeps.log") as svc,
             httpx.AsyncClient(
-                base_url=svc.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+                base_url=svc.url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, timeout=60
             ) as api,
         ):
             rss_idle = svc.ps.memory_info().rss

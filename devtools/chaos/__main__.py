@@ -29,18 +29,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from devtools.chaos.harness import (
-    ROOT,
-    Chaos,
-    Result,
-    World,
-    check_against,
-    dump_json,
-    metric_sum,
-    run_scenario,
-)
+from devtools.chaos.checks import Result, check_against, dump_json, metric_sum
+from devtools.chaos.faults import Chaos
 from devtools.chaos.replicas import Event, run_replicas, summary_line
+from devtools.chaos.scenario import run_scenario
+from devtools.chaos.world import World
 from devtools.demo.embedded import embedded_postgres
+from devtools.service_process import ROOT
 
 SCENARIOS = ("crash", "faults", "outage", "replicas", "handover")
 # Bounds of issue 13: work resumes within these many seconds of the leader's SIGKILL / SIGSTOP.

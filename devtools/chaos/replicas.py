@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,26 +32,27 @@ import asyncpg
 import httpx
 
 from app.db.pool import _init_connection
-from devtools.bench.run import _free_port
-from devtools.chaos.harness import (
-    FINAL,
-    Chaos,
-    Log,
+from app.follow import FINAL
+from devtools.chaos.checks import (
     Result,
-    Supervisor,
+    duplicates_and_losses,
+    job_brief,
+    job_problems,
+    parse_metrics,
+)
+from devtools.chaos.faults import Chaos
+from devtools.chaos.supervision import Supervisor, chaos_env
+from devtools.chaos.world import (
+    Log,
     World,
-    _env,
-    _job_brief,
-    _quiet,
-    _simulator,
     apply_changes,
     drop_database,
-    duplicates_and_losses,
-    job_problems,
     new_database,
-    parse_metrics,
     prepare_world,
+    quiet,
+    simulator,
 )
+from devtools.service_process import free_port
 from devtools.simulator import SimulatorState
 
 Event = Literal["kill", "freeze"]
@@ -82,7 +81,7 @@ async def run_replicas(
     *,
     event: Event = "kill",
     seed: int = 3,
-    log: Log = _quiet,
+    log: Log = quiet,
     event_after: float = 2.0,
     freeze_for: float = 25.0,
     job_lease: float = 30.0,
@@ -94,13 +93,15 @@ async def run_replicas(
     result = Result(f"replicas-{event}")
     workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     chaos = Chaos(seed=seed, lease=job_lease)
-    async with _simulator(world, seed) as (sim_app, _base, sim_url):
+    async with simulator(world, seed) as (sim_app, _base, sim_url):
         sim: SimulatorState = sim_app.state.sim
-        db_url = await new_database(admin_url, f"onefile_sync_chaos_replicas_{_free_port()}")
+        db_url = await new_database(admin_url, f"onefile_sync_chaos_replicas_{free_port()}")
         try:
             await prepare_world(db_url, world, sim)
             result.changes = await apply_changes(db_url, sim, world)
-            env = _env(db_url, sim_url, world, chaos) | {"LEADER_LEASE_SECONDS": str(leader_lease)}
+            env = chaos_env(db_url, sim_url, world, chaos) | {
+                "LEADER_LEASE_SECONDS": str(leader_lease)
+            }
             a = Supervisor(env, workdir, "replica-a")
             b = Supervisor(env, workdir, "replica-b")
             try:
@@ -156,12 +157,13 @@ async def _run(
     await asyncio.sleep(event_after)
     progress = (await b.job(sync_id))["progress"]
     assert a.svc is not None
-    pid = a.svc.proc.pid
+    leader = a.svc
+    pid = leader.pid
     t0 = time.monotonic()
     if event == "kill":
         await a.kill()
     else:
-        os.kill(pid, signal.SIGSTOP)
+        leader.freeze()
     result.extra.update(event=event, event_at=t0, pid_a=pid, pid_b=b.pids[-1])
     result.kills.append({"phase": "sync", "event": event, "pid": pid, "progress": progress})
     log(f"[replicas] leader (pid {pid}) {event} at {progress}")
@@ -185,14 +187,14 @@ async def _run(
             await asyncio.sleep(max(0.0, t0 + freeze_for - time.monotonic()))
             still = (await b.job(sync_id))["status"]
             result.extra["job_at_wake"] = still
-            os.kill(pid, signal.SIGCONT)
+            leader.thaw()
             result.extra["woke_at"] = time.monotonic()
             log(f"[replicas] leader (pid {pid}) continued after {freeze_for} s; sync {still}")
     finally:
         if event == "freeze":
-            os.kill(pid, signal.SIGCONT)  # never leave a stopped process behind
+            leader.thaw()  # never leave a stopped process behind
     job = (await b.wait_jobs([sync_id]))[sync_id]
-    result.syncs.append(_job_brief(job))
+    result.syncs.append(job_brief(job))
     log(f"[replicas] sync {sync_id}: {job['status']} {job['progress']}")
     if event == "freeze":
         watch_until = result.extra["woke_at"] + OBSERVE_AFTER_WAKING

@@ -177,6 +177,16 @@ class GeneratedSummary:
     unenrollable_learner_ids: tuple[int, ...] = ()
 
     @property
+    def complete_learner_ids(self) -> list[int]:
+        """The learners generated with everything enrolment needs (the others are listed in
+        `unenrollable_learner_ids`): what the generator made, not a reading of rule A1."""
+        if self.first_learner_id is None or self.last_learner_id is None:
+            return []
+        lacking = set(self.unenrollable_learner_ids)
+        ids = range(self.first_learner_id, self.last_learner_id + 1)
+        return [lid for lid in ids if lid not in lacking]
+
+    @property
     def counts(self) -> dict[str, int]:
         """Rows per table, keyed by table name."""
         return {table: int(getattr(self, table)) for table in TABLES}

@@ -31,10 +31,10 @@ from devtools.demo.picsweb_schema import create_picsweb_tables
 from devtools.loopback import fresh_database
 from devtools.loopback import serve_loopback as serve
 from devtools.simulator import SimulatorConfig, create_simulator_app
+from devtools.simulator.config import SIM_TOKEN
 
 # Tokens of the demo's own throw-away service and simulator, on loopback only.
 DEMO_TOKEN = "demo-service-token-not-secret"  # noqa: S105
-SIM_TOKEN = "sim-token"  # noqa: S105
 REFUSED = "refused (A1)"
 
 

@@ -1,4 +1,4 @@
-"""Benchmark and demo tooling: make generated PICSWeb learners "already enrolled".
+"""Benchmark and chaos tooling: make generated PICSWeb learners "already enrolled".
 
 Creates the matching OneFile records straight in the simulator's memory (no API calls, no
 quota) and links them in PICSWeb, as a finished enrolment would have left them — so that a
@@ -6,19 +6,31 @@ benchmark of the daily exchange starts from the state of a real centre on an ord
 such a day, learners were enrolled long ago: each learner's LastModified is set back to its
 start (the simulator stamps "now" on every seeded record, as if all had just changed, which
 would flatter nothing but make every learner look changed to a LastModified search).
+
+Which learners: the caller's list (the generator knows which learners it made complete). Which
+employer, which reviews and when they start: the service's own rules (A3, A8 in
+app/exchange/enrol_plan.py), called here rather than copied, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 from app.db import sql
 from app.db.pool import Conn
+from app.exchange import enrol_plan
+from app.picsweb.enrolment_repo import PlacementRecord, ReviewRecord
 from devtools.simulator import SimulatorState
 
-Q = sql.load("demo_seed.sql")
+Q = sql.parse(
+    resources.files("devtools.demo").joinpath("seed_enrolled.sql").read_text(encoding="utf-8"),
+    "seed_enrolled.sql",
+)
 UK = ZoneInfo("Europe/London")
 BATCH = 2000
 
@@ -32,28 +44,26 @@ class SeedSummary:
     reviews: int
 
 
-def _uk_instant(day: dt.date, at: dt.time | None) -> dt.datetime:
-    return dt.datetime.combine(day, at or dt.time(9, 0), tzinfo=UK).astimezone(dt.UTC)
-
-
 def _enrolled_at(sim: SimulatorState, user_id: int, start: dt.date | None, today: dt.date) -> None:
     """The learner's LastModified: its enrolment, at its start date (at least a day ago).
     Seeding tooling: the simulator's record is written directly (no API sets LastModified)."""
     day = min(start or today, today - dt.timedelta(days=1))
     raw = sim.raw_user(user_id)
     assert raw is not None
-    raw["LastModified"] = _uk_instant(day, dt.time(10, 0))
+    raw["LastModified"] = dt.datetime.combine(day, dt.time(10, 0), tzinfo=UK).astimezone(dt.UTC)
 
 
 async def seed_enrolled(
     conn: Conn,
     sim: SimulatorState,
+    learner_ids: Sequence[int],
     *,
     organisation_id: int = 1,
     classroom_id: int = 1,
     today: dt.date | None = None,
 ) -> SeedSummary:
-    """Enrol every enrollable learner directly in the simulator and link PICSWeb to it."""
+    """Enrol `learner_ids` directly in the simulator and link PICSWeb to it; every officer and
+    organisation is created and linked too. The learners must be enrollable (rule A1)."""
     today = today or dt.datetime.now(UK).date()
     officers: dict[int, int] = {}
     for r in await conn.fetch(Q["officers"]):
@@ -67,20 +77,28 @@ async def seed_enrolled(
         placements[r["id"]] = sim.add_placement(r["name"], r["ident"], organisation_id)
     await conn.execute(Q["link_organisations"], list(placements), list(placements.values()))
 
-    learners = await conn.fetch(Q["enrollable_learners"])
+    learners = await conn.fetch(Q["learners"], list(learner_ids))
     aims = reviews = 0
     for start in range(0, len(learners), BATCH):
         batch = learners[start : start + BATCH]
+        ids = [r["id"] for r in batch]
+        employers: defaultdict[int, list[PlacementRecord]] = defaultdict(list)
+        for p in await conn.fetch(Q["placements"], ids):
+            employers[p["learner_id"]].append(
+                PlacementRecord(p["id"], p["organisation_id"], p["type"], p["start_date"])
+            )
         users: dict[int, int] = {}
         for r in batch:
+            employer = enrol_plan.choose_employer(employers[r["id"]])  # A3
+            assert employer is not None, f"learner {r['id']} has no placement: not enrollable"
             users[r["id"]] = sim.add_user(
                 {"OrganisationID": organisation_id, "FirstName": r["first_name"],
                  "LastName": r["surname"], "Email": r["email"], "Role": 1,
                  "DefaultAssessorID": officers[r["main_officer_id"]],
-                 "ClassroomID": classroom_id, "PlacementID": placements[r["organisation_id"]],
-                 "MISID": str(r["id"])}
+                 "ClassroomID": classroom_id, "PlacementID": placements[employer.organisation_id],
+                 "MISID": enrol_plan.learner_misid(r["id"])}
             )  # fmt: skip
-        ids, oids = list(users), list(users.values())
+        oids = [users[i] for i in ids]
         await conn.execute(Q["link_learners"], ids, oids)
         await conn.execute(Q["mark_enrolled"], ids, oids)
         main_officer = {r["id"]: r["main_officer_id"] for r in batch}
@@ -105,17 +123,25 @@ async def seed_enrolled(
         await conn.execute(Q["link_learning_aims"], lq_ids, aim_ids)
         aims += len(aim_ids)
 
-        review_ids, onefile_reviews = [], []
-        for rv in await conn.fetch(Q["due_reviews"], ids, today):
-            officer = rv["officer_id"] or main_officer[rv["learner_id"]]
-            onefile_reviews.append(
-                sim.add_review(
-                    users[rv["learner_id"]],
-                    _uk_instant(rv["planned_date"], rv["start_time"]),
-                    officers[officer],
+        by_learner: defaultdict[int, list[ReviewRecord]] = defaultdict(list)
+        for rv in await conn.fetch(Q["reviews"], ids):
+            by_learner[rv["learner_id"]].append(
+                ReviewRecord(
+                    rv["id"], rv["type"], rv["planned_date"], rv["start_time"],
+                    rv["officer_id"], rv["attended"], rv["onefile_review_id"],
                 )
-            )
-            review_ids.append(rv["id"])
+            )  # fmt: skip
+        review_ids, onefile_reviews = [], []
+        for learner_id, rows in by_learner.items():
+            # A8: the reviews an enrolment uploads (the pipeline branch may rename this call).
+            due, _ = enrol_plan.reviews_to_upload(rows, today)
+            for review in due:
+                officer = enrol_plan.review_officer(review, main_officer[learner_id])
+                assert review.planned_date is not None  # a due review has a date
+                begins, _ = enrol_plan.review_times(review.planned_date, review.start_time)
+                assert officer is not None
+                onefile_reviews.append(sim.add_review(users[learner_id], begins, officers[officer]))
+                review_ids.append(review.id)
         await conn.execute(Q["link_reviews"], review_ids, onefile_reviews)
         reviews += len(review_ids)
         for r in batch:

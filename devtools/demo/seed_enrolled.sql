@@ -1,4 +1,6 @@
--- Demo and benchmark tooling only: marks generated PICSWeb data as already enrolled.
+-- Demo, benchmark and chaos tooling only: marks generated PICSWeb learners as already enrolled.
+-- Plain reads by id: which learners, employers and reviews count is decided by the caller and
+-- by the service's own rules (app/exchange/enrol_plan.py), never here.
 
 -- name: officers
 SELECT id, first_name, surname, ident, email FROM picsweb.officers ORDER BY id
@@ -6,16 +8,13 @@ SELECT id, first_name, surname, ident, email FROM picsweb.officers ORDER BY id
 -- name: organisations
 SELECT id, name, ident FROM picsweb.organisations ORDER BY id
 
--- name: enrollable_learners
--- Learners rule A1 accepts, with the employer of rule A3 (most recent type P, else any).
-SELECT l.id, l.first_name, l.surname, l.email, l.main_officer_id, l.start_date,
-       (SELECT p.organisation_id FROM picsweb.placements p
-        WHERE p.learner_id = l.id
-        ORDER BY (p.type = 'P') DESC, p.start_date DESC, p.id DESC LIMIT 1) AS organisation_id
-FROM picsweb.learners l
-WHERE l.email IS NOT NULL AND l.main_officer_id IS NOT NULL
-  AND EXISTS (SELECT 1 FROM picsweb.placements p WHERE p.learner_id = l.id)
-ORDER BY l.id
+-- name: learners
+SELECT id, first_name, surname, email, main_officer_id, start_date
+FROM picsweb.learners WHERE id = ANY($1::bigint[]) ORDER BY id
+
+-- name: placements
+SELECT id, learner_id, organisation_id, type, start_date
+FROM picsweb.placements WHERE learner_id = ANY($1::bigint[]) ORDER BY id
 
 -- name: learner_qualifications
 SELECT lq.id, lq.learner_id, q.onefile_standard_id, lq.start_date, lq.planned_end_date,
@@ -26,12 +25,9 @@ JOIN picsweb.qualifications q ON q.id = lq.qualification_id
 WHERE q.onefile_standard_id IS NOT NULL AND lq.learner_id = ANY($1::bigint[])
 ORDER BY lq.id
 
--- name: due_reviews
-SELECT r.id, r.learner_id, r.planned_date, r.start_time, r.officer_id
-FROM picsweb.reviews r
-WHERE r.type = 'N' AND r.attended = 'U' AND r.planned_date > $2
-  AND r.onefile_review_id IS NULL AND r.learner_id = ANY($1::bigint[])
-ORDER BY r.id
+-- name: reviews
+SELECT id, learner_id, type, planned_date, start_time, officer_id, attended, onefile_review_id
+FROM picsweb.reviews WHERE learner_id = ANY($1::bigint[]) ORDER BY id
 
 -- name: link_officers
 UPDATE picsweb.officers o SET onefile_user_id = v.oid, updated_at = now()

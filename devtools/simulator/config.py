@@ -18,9 +18,13 @@ def _default_standards() -> dict[int, str]:
     return {sid: f"Standard {sid}" for sid in range(501, 531)}
 
 
+# The token the simulator accepts unless told otherwise (a local fake: nothing secret).
+SIM_TOKEN = "sim-token"  # noqa: S105
+
+
 @dataclass(slots=True)
 class SimulatorConfig:
-    api_tokens: frozenset[str] = frozenset({"sim-token"})
+    api_tokens: frozenset[str] = frozenset({SIM_TOKEN})
     organisation_id: int = 1  # the only centre; any other OrganisationID is a 400
     classroom_ids: frozenset[int] = frozenset({1})
     visit_type_ids: frozenset[int] = frozenset({1, 2})

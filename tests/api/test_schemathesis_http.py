@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from devtools.bench.run import service_process
+from devtools.service_process import service_process
 from devtools.simulator import SimulatorState
 from tests import pg
 from tests.api.fuzz_data import fuzz_database

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from devtools.chaos.harness import (
-    Chaos,
-    Result,
-    World,
-    check_against,
-    metric_sum,
-    run_scenario,
-)
+from devtools.chaos.checks import Result, check_against, metric_sum
+from devtools.chaos.faults import Chaos
 from devtools.chaos.replicas import run_replicas, summary_line
+from devtools.chaos.scenario import run_scenario
+from devtools.chaos.world import World
 
 
 @pytest.fixture(scope="module")
