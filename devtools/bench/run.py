@@ -67,7 +67,7 @@ class Options:
 
 
 @dataclass
-class SyncRun:
+class SyncMeasurement:
     job: dict[str, Any]
     seconds: float
     calls: int
@@ -108,7 +108,7 @@ async def run_sync(
     opts: Options,
     body: dict[str, Any],
     during: Any = None,
-) -> SyncRun:
+) -> SyncMeasurement:
     before_calls = len(sim.calls)
     cpu0, st0 = svc.cpu(), await _statements(api)
     t0 = time.monotonic()
@@ -121,7 +121,7 @@ async def run_sync(
     extra = await side if side else {}
     calls = sim.calls[before_calls:]
     learners = int(job["progress"]["total"] or 0)
-    return SyncRun(
+    return SyncMeasurement(
         job=job,
         seconds=seconds,
         calls=len(calls),

@@ -20,8 +20,8 @@ from typing import Any
 import asyncpg
 
 from app.exchange import enrol_plan
+from app.exchange.enrol_plan import uk_today
 from app.picsweb.enrolment_repo import ReviewRecord
-from devtools.demo.generate import uk_today
 from devtools.demo.picsweb_schema import TABLES
 from devtools.simulator import SimulatorState
 
@@ -231,7 +231,7 @@ async def duplicates_and_losses(conn: asyncpg.Connection, sim: SimulatorState) -
             "FROM picsweb.reviews WHERE onefile_review_id IS NULL"
         )
     ]
-    left = len(enrol_plan.reviews_to_upload(unlinked, uk_today())[0])
+    left = len(enrol_plan.reviews_to_upload(unlinked, uk_today(dt.datetime.now(dt.UTC)))[0])
     if left:
         problems.append(f"{left} eligible PICSWeb reviews not uploaded")
     return problems

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from app.db.pool import _init_connection
-from devtools.demo.generate import generate_picsweb, uk_today
+from app.exchange.enrol_plan import uk_today
+from devtools.demo.generate import generate_picsweb
 from devtools.demo.seed_enrolled import seed_enrolled
 from devtools.loopback import prepared_database
 from devtools.loopback import serve_loopback as serve
@@ -129,7 +130,7 @@ async def prepare_world(db_url: str, world: World, sim: SimulatorState) -> list[
 async def apply_changes(db_url: str, sim: SimulatorState, world: World) -> dict[str, int]:
     """A day's activity on both sides, chosen by learner id only (the same in every run)."""
     rng = random.Random(world.seed * 7 + 1)
-    today = uk_today()
+    today = uk_today(dt.datetime.now(dt.UTC))
     noon = dt.datetime.combine(today, dt.time(12, 0), tzinfo=UK).astimezone(dt.UTC)
     learners = sorted(
         (u for u in sim.users(role=1) if u["MISID"] and str(u["MISID"]).isdigit()),

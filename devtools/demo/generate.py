@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from app.exchange.enrol_plan import uk_today
 from devtools.demo.picsweb_schema import SCHEMA, TABLES
 
 UK = ZoneInfo("Europe/London")
@@ -480,11 +481,6 @@ def _reviews(
 # --- public API -----------------------------------------------------------------------------
 
 
-def uk_today() -> datetime.date:
-    """Today's date in the UK, where PICSWeb's dates live."""
-    return datetime.datetime.now(UK).date()
-
-
 async def generate_picsweb(
     conn: asyncpg.Connection,
     *,
@@ -509,7 +505,7 @@ async def generate_picsweb(
     standards = [int(s) for s in standard_ids]
     if len(standards) > CATALOGUE_SIZE or len(set(standards)) != len(standards):
         raise ValueError(f"standard_ids must be at most {CATALOGUE_SIZE} distinct ids")
-    day = today if today is not None else uk_today()
+    day = today if today is not None else uk_today(datetime.datetime.now(datetime.UTC))
 
     def rng(table: str) -> random.Random:
         # One stream per table: a change to one table's rules leaves the others as they were.

@@ -15,8 +15,10 @@ from app.db.migrate import PICSWEB_TABLES
 SCHEMA = "picsweb"
 # Parents before children: the order to create in; reversed, the order to drop in.
 TABLES: tuple[str, ...] = PICSWEB_TABLES
-# An arbitrary, fixed key: "picsweb demo schema". Serialises concurrent creators.
-_SCHEMA_LOCK_KEY = 0x0F11E5_0002
+# An arbitrary, fixed key: "picsweb demo schema". Serialises concurrent creators. Distinct from
+# the service's keys (app/db/migrate.py, app/jobs/leader.py): sharing the leader's once made
+# creating these tables wait on a running leader.
+PICSWEB_SCHEMA_LOCK_KEY = 0x0F11E5_0003
 
 
 def schema_sql() -> str:
@@ -29,7 +31,7 @@ def schema_sql() -> str:
 async def create_picsweb_tables(conn: asyncpg.Connection) -> None:
     """Create schema `picsweb` and its eight tables and indexes; harmless when they exist."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PICSWEB_SCHEMA_LOCK_KEY)
         await conn.execute(schema_sql())
 
 
@@ -37,5 +39,5 @@ async def drop_picsweb_tables(conn: asyncpg.Connection) -> None:
     """Drop the eight tables (and their data); the schema `picsweb` itself stays."""
     names = ", ".join(f"{SCHEMA}.{table}" for table in reversed(TABLES))
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PICSWEB_SCHEMA_LOCK_KEY)
         await conn.execute(f"DROP TABLE IF EXISTS {names} CASCADE")
