@@ -41,10 +41,15 @@ def demo(
     period: Annotated[float, typer.Option(help="Simulated quota period, seconds.")] = 10.0,
     latency: Annotated[float, typer.Option(help="Simulated OneFile latency, seconds.")] = 0.02,
 ) -> None:
-    """Everything on embedded defaults: Postgres, PICSWeb data, OneFile simulator, service."""
+    """Everything on embedded defaults: Postgres, PICSWeb data, OneFile simulator, service.
+
+    With DATABASE_URL set, the demo's database is created on that server instead.
+    """
     from devtools.demo.run import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo(learners, rate, period, latency, Console())))
+    admin_url = os.environ.get("DATABASE_URL") or None
+    code = asyncio.run(run_demo(learners, rate, period, latency, Console(), admin_url=admin_url))
+    raise typer.Exit(code)
 
 
 @cli.command(**_PASS_THROUGH)  # type: ignore[arg-type]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.follow import follow_job, job_table, start_job
+from app.db.target import parse_target
+from app.follow import FINAL, follow_job, start_job
 from app.main import create_app
 from app.settings import Settings
+from devtools.demo import report
 from devtools.demo.embedded import embedded_postgres
 from devtools.demo.generate import generate_picsweb
 from devtools.demo.picsweb_schema import create_picsweb_tables
@@ -35,26 +38,37 @@ from devtools.simulator.config import SIM_TOKEN
 
 # Tokens of the demo's own throw-away service and simulator, on loopback only.
 DEMO_TOKEN = "demo-service-token-not-secret"  # noqa: S105
-REFUSED = "refused (A1)"
+DEMO_DATABASE = "onefile_sync_demo"
+DATA_DIR = Path(".pgdata") / "demo"
 
 
 async def run_demo(
-    learners: int, rate: int, period: float, latency: float, console: Console
+    learners: int,
+    rate: int,
+    period: float,
+    latency: float,
+    console: Console,
+    *,
+    admin_url: str | None = None,
+    database: str = DEMO_DATABASE,
 ) -> int:
-    """Returns a process exit code: 0 when every job succeeded."""
-    admin_url = os.environ.get("DATABASE_URL")
+    """Returns a process exit code: 0 when every job succeeded. `admin_url`: a Postgres server
+    to create `database` on; without one, an embedded PostgreSQL in .pgdata/demo."""
+    began = time.monotonic()
     with contextlib.ExitStack() as stack:
+        data_dir = None
         if not admin_url:
-            console.print("[dim]starting an embedded PostgreSQL in .pgdata/demo …[/dim]")
-            admin_url = stack.enter_context(embedded_postgres(Path(".pgdata") / "demo"))
-        db_url = await fresh_database(admin_url, "onefile_sync_demo")
+            data_dir = str(DATA_DIR.resolve())
+            console.print(f"Starting an embedded PostgreSQL in {DATA_DIR} …", style="dim")
+            admin_url = stack.enter_context(embedded_postgres(DATA_DIR))
+        db_url = await fresh_database(admin_url, database)
         conn = await asyncpg.connect(db_url)
         try:
             await create_picsweb_tables(conn)
             summary = await generate_picsweb(conn, learners=learners, seed=1)
         finally:
             await conn.close()
-        console.print(f"PICSWeb: {summary.learners} learners generated ({summary.counts})")
+        console.print(report.generated_table(summary.counts))
 
         # OneFile as the public evidence makes it likely (docs/onefile-api.md): bare-text
         # session, thin search rows, pages capped at 100, replacing updates, UK-midnight dates…
@@ -82,62 +96,94 @@ async def run_demo(
                 ) as api,
             ):
                 console.print(
-                    f"OneFile simulator: {sim_url}  ·  service: {svc_url}  ·  "
-                    f"quota {rate} calls / {period:g} s"
+                    f"OneFile simulator at {sim_url}, the service at {svc_url}; "
+                    f"OneFile's quota: {rate:,} calls every {period:g} s",
+                    soft_wrap=True,
                 )
-                return await _scenario(api, db_url, sim_app.state.sim, summary.learners, console)
-    return 1
+                ran = await _scenario(api, db_url, sim_app.state.sim, console)
+        closing = report.Closing(
+            learners=summary.learners,
+            enrolled=ran.enrolled,
+            refused=ran.refused,
+            syncs=ran.syncs,
+            seconds=time.monotonic() - began,
+            database=str(parse_target(db_url)),
+            data_dir=data_dir,
+            simulator=sim_url,
+            service=svc_url,
+        )
+        for line in report.closing_lines(closing):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        return 0 if ran.ok else 1
 
 
-async def _scenario(api: httpx.AsyncClient, db_url: str, sim: Any, n: int, console: Console) -> int:
+@dataclass
+class _Ran:
+    ok: bool = True
+    enrolled: int = 0
+    refused: int = 0
+    syncs: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+async def _scenario(api: httpx.AsyncClient, db_url: str, sim: Any, console: Console) -> _Ran:
     conn = await asyncpg.connect(db_url)
     try:
         ids = [r["id"] for r in await conn.fetch("SELECT id FROM picsweb.learners ORDER BY id")]
     finally:
         await conn.close()
-    ok = True
+    ran = _Ran()
+    outcomes: Counter[str] = Counter()
+    started = time.monotonic()
     with _progress(console) as progress:
-        task = progress.add_task("enrolling learners", total=len(ids))
-        started = time.monotonic()
+        # Each learner counts when its enrolment job has ended, whatever the ending.
+        task = progress.add_task("Enrolling learners", total=len(ids))
         sem = asyncio.Semaphore(32)
-        outcomes: dict[str, int] = {}
 
         async def enrol(learner_id: int) -> None:
             async with sem:
                 r = await api.post(f"/learners/{learner_id}/enrol")
-                if r.status_code != 202:
-                    key = REFUSED if r.status_code == 422 else f"refused {r.status_code}"
-                else:
+                if r.status_code == 202:
                     job = await follow_job(api, r.json()["id"], interval=0.5)
-                    key = job["status"]
-                outcomes[key] = outcomes.get(key, 0) + 1
+                    outcomes[job["status"]] += 1
+                else:
+                    outcomes["refused" if r.status_code == 422 else str(r.status_code)] += 1
                 progress.advance(task)
 
         await asyncio.gather(*(enrol(i) for i in ids))
-    console.print(
-        f"enrolment: {outcomes} in {time.monotonic() - started:.1f} s, "
-        f"{sim.count_calls()} OneFile calls"
-    )
+    console.print(report.enrolment_table(outcomes, time.monotonic() - started, sim.count_calls()))
+    ran.enrolled, ran.refused = outcomes["succeeded"], outcomes["refused"]
     # A few generated officers have no email: rule A1 refuses their learners (422), by design.
-    ok &= set(outcomes) <= {"succeeded", REFUSED}
+    ran.ok &= set(outcomes) <= {"succeeded", "refused"}
 
     changed = sim.apply_changes(0.3, seed=2)
-    console.print(f"OneFile: {len(changed)} learners changed by their assessors")
-    for label, body in (("sync (full)", {"full": True}), ("sync (a day with no change)", {})):
+    console.print(f"OneFile: assessors changed {len(changed):,} learners' records")
+    for label, body in (("Full sync", {"full": True}), ("Sync on a day with no change", {})):
         before = sim.count_calls()
         t0 = time.monotonic()
         job = await start_job(api, "POST", "/sync", json=body)
         with _progress(console) as progress:
             bar = progress.add_task(label, total=None)
 
-            def update(j: dict[str, Any], bar: Any = bar, progress: Progress = progress) -> None:
-                progress.update(bar, completed=j["progress"]["done"], total=j["progress"]["total"])
+            def update(
+                j: dict[str, Any], bar: Any = bar, progress: Progress = progress, label: str = label
+            ) -> None:
+                total = j["progress"]["total"]
+                if total == 0:
+                    # Nothing to exchange: a full bar, not 0/0 beside a count of learners.
+                    progress.update(bar, description=f"{label}: nothing to exchange")
+                    total = None if j["status"] not in FINAL else 1
+                    progress.update(bar, total=total, completed=total or 0)
+                else:
+                    progress.update(bar, completed=j["progress"]["done"], total=total)
 
             job = await follow_job(api, job["id"], update)
         calls = sim.count_calls() - before
-        _summary(console, label, job, calls, time.monotonic() - t0, n)
-        ok &= job["status"] == "succeeded"
-    return 0 if ok else 1
+        console.print(report.sync_table(label, job, calls, time.monotonic() - t0))
+        ran.syncs.append(
+            (label, "finished" if job["status"] == "succeeded" else job["status"], calls)
+        )
+        ran.ok &= job["status"] == "succeeded"
+    return ran
 
 
 @contextlib.contextmanager
@@ -150,20 +196,3 @@ def _progress(console: Console) -> Iterator[Progress]:
         console=console,
     ) as progress:
         yield progress
-
-
-def _summary(
-    console: Console, label: str, job: dict[str, Any], calls: int, secs: float, n: int
-) -> None:
-    console.print(
-        job_table(
-            job,
-            label,
-            [
-                ("learners", str(n)),
-                ("OneFile calls", str(calls)),
-                ("calls per learner", f"{calls / max(n, 1):.3f}"),
-                ("wall time", f"{secs:.1f} s"),
-            ],
-        )
-    )
