@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint bench bench-memory bench-sweeps chaos openapi clean
 
+# The service, then the tools beside it (devtools/pyproject.toml says why a second project).
 $(STAMP): pyproject.toml devtools/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	# The tools beside the service (devtools/pyproject.toml says why it is a second project).
 	$(BIN)/pip install --quiet -c constraints.txt -e ./devtools
 	touch $(STAMP)
 
