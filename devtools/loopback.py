@@ -13,6 +13,10 @@ import asyncpg
 import uvicorn
 from starlette.types import ASGIApp
 
+from app.db.migrate import migrate
+from app.db.pool import _init_connection
+from devtools.demo.picsweb_schema import create_picsweb_tables
+
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
@@ -64,10 +68,6 @@ async def fresh_database(admin_url: str, name: str) -> str:
 
 async def prepared_database(admin_url: str, name: str) -> str:
     """A fresh database with PICSWeb's tables (demo DDL) and the service's migrations."""
-    from app.db.migrate import migrate
-    from app.db.pool import _init_connection
-    from devtools.demo.picsweb_schema import create_picsweb_tables
-
     db_url = await fresh_database(admin_url, name)
     conn = await asyncpg.connect(db_url)
     try:
