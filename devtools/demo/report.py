@@ -134,9 +134,9 @@ def closing_lines(c: Closing) -> list[str]:
     lines = [
         "",
         "Demo finished.",
-        f"  What ran: the service enrolled {c.learners:,} generated PICSWeb learners in a",
+        f"  What ran: PICSWeb asked the service to enrol {c.learners:,} generated learners in a",
         f"  simulated OneFile ({c.enrolled:,} enrolled, {c.refused:,} refused for missing data);",
-        "  assessors changed a third of them in OneFile, then the service synced twice:",
+        "  assessors then changed a third of them in OneFile, and the service synced twice:",
     ]
     for label, status, calls in c.syncs:
         lines.append(f"    {label}: {status}, {calls:,} OneFile calls")
@@ -154,9 +154,6 @@ def closing_lines(c: Closing) -> list[str]:
         "  both stopped with the demo.",
         "",
         "What to try next:",
-        "  onefile-sync-dev demo --learners 2000   a bigger centre",
-        "  onefile-sync-dev simulate --realistic   the simulator alone (PICSWeb developers)",
-        '  README.md, "Run it by hand"            the service against the simulator, by hand',
-        "  make test                               the whole suite",
     ]
+    lines += [f"  {command:<40}{what}" for command, what in NEXT_STEPS]
     return lines
