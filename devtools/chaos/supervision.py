@@ -24,7 +24,7 @@ from devtools.simulator.config import SIM_TOKEN
 
 
 class Supervisor:
-    """Keeps one service process running; `kill_and_restart()` is the crash."""
+    """Keeps one service process running; `kill()` then `start()` is the crash."""
 
     def __init__(self, env: dict[str, str], logdir: Path, name: str = "service") -> None:
         self.env = env
