@@ -78,10 +78,14 @@ def picsweb(
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         raise fail("DATABASE_URL is not set", Code.CONFIG)
+    import asyncpg
+
     try:
         written = asyncio.run(create_sample_picsweb(url, learners=learners, seed=seed))
-    except OSError as exc:
-        raise fail(f"cannot reach DATABASE_URL ({type(exc).__name__})", Code.UNREACHABLE) from None
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as exc:
+        raise fail(f"cannot use DATABASE_URL ({type(exc).__name__})", Code.UNREACHABLE) from None
+    except ValueError as exc:  # some of PICSWeb's tables hold rows already
+        raise fail(str(exc), Code.NOT_DONE) from None
     if written is None:
         say("PICSWeb's tables exist and hold learners already: left as they are")
     else:
