@@ -39,33 +39,6 @@ def serve(
     uvicorn.run("app.main:app", host=host, port=port, timeout_graceful_shutdown=25)
 
 
-@cli.command()
-def demo(
-    learners: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
-    rate: Annotated[int, typer.Option(help="Simulated quota: calls per period.")] = 1000,
-    period: Annotated[float, typer.Option(help="Simulated quota period, seconds.")] = 10.0,
-    latency: Annotated[float, typer.Option(help="Simulated OneFile latency, seconds.")] = 0.02,
-) -> None:
-    """Everything on embedded defaults: Postgres, PICSWeb data, OneFile simulator, service."""
-    from app.demo.run import run_demo
-
-    raise typer.Exit(asyncio.run(run_demo(learners, rate, period, latency, Console())))
-
-
-# The simulator's options are defined once, in its own package: every argument (--help too)
-# goes to its parser, so the two command lines cannot drift apart.
-@cli.command(
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def simulate(ctx: typer.Context) -> None:
-    """Run the OneFile simulator alone, for PICSWeb developers (`simulate --help`: options)."""
-    from app.onefile.simulator.__main__ import main as sim_main
-
-    prog = "onefile-sync simulate"
-    raise typer.Exit(sim_main(ctx.args, prog=prog, defaults={"latency": 0.05}))
-
-
 @cli.command(epilog=EXIT_CODES)
 def sync(
     url: UrlOpt = "http://127.0.0.1:8000",

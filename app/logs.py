@@ -1,7 +1,9 @@
 """JSON-lines logging. Records carry ids, counts, routes, statuses and durations only.
 
 Callers pass structured fields through `extra=`; this formatter keeps only a known set of
-keys, so a stray field holding personal data cannot leak into the logs by accident.
+keys, so a stray field holding personal data cannot leak into the logs by accident. Every key
+the service passes is on the list or withheld by name (tests/test_logs.py scans the calls), so
+no field is dropped unnoticed: a line says which learner, job, officer or record it is about.
 """
 
 from __future__ import annotations
@@ -62,8 +64,18 @@ ALLOWED_FIELDS = frozenset(
         "previous",
         "jobs_taken_back",
         "handover_wait_s",
+        # what a line is about (app/exchange): record types and ids, never their values
+        "entity",  # "officer", "organisation", … — a kind of record
+        "entity_id",
+        "onefile_user_id",
+        "aim_id",
     }
 )
+# Fields the code passes whose value may quote PICSWeb or OneFile data (an exception's message
+# echoes what it refused): the line says that one was given, never what it said. The job's
+# failures (GET /jobs/{id}) carry the reason to the caller who may see it.
+WITHHELD_FIELDS = frozenset({"error"})
+WITHHELD = "withheld: may quote personal data"
 _STD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -90,6 +102,8 @@ class JsonFormatter(logging.Formatter):
                 continue
             if key in ALLOWED_FIELDS:
                 out[key] = value
+            elif key in WITHHELD_FIELDS:
+                out[key] = WITHHELD
         if record.exc_info and record.exc_info[0] is not None:
             # The exception's type and where it happened; never its message, which may
             # carry values (asyncpg and httpx both quote inputs in theirs).

@@ -16,10 +16,10 @@ from pydantic import SecretStr
 
 from app.db.pool import create_pool
 from app.jobs.worker import PoolConfig
-from app.loopback import serve_loopback as serve_http
 from app.main import create_app
-from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 from app.settings import Settings
+from devtools.loopback import serve_loopback as serve_http
+from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
 from tests import pg
 
 API_TOKEN = "test-service-token-0123456789"

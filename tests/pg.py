@@ -15,9 +15,9 @@ from pathlib import Path
 
 import asyncpg
 
-from app.demo.embedded import embedded_postgres
-from app.loopback import prepared_database
-from app.loopback import with_database as with_database  # re-exported for the tests
+from devtools.demo.embedded import embedded_postgres
+from devtools.loopback import prepared_database
+from devtools.loopback import with_database as with_database  # re-exported for the tests
 
 
 @contextlib.contextmanager

@@ -18,9 +18,9 @@ from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.db.target import parse_target
-from app.loopback import serve_loopback as serve_http
-from app.onefile.simulator import SimulatorState
 from app.settings import Settings
+from devtools.loopback import serve_loopback as serve_http
+from devtools.simulator import SimulatorState
 from tests import pg
 from tests.conftest import API_TOKEN, SIM_TOKEN, ServiceFactory
 from tests.exchange.factories import enrol as enrol_job
@@ -28,7 +28,7 @@ from tests.exchange.factories import typical_learner
 
 runner = CliRunner()
 PASSWORD = "pw-Secret-4711"
-COMMANDS = ("serve", "sync", "enrol", "history", "demo", "simulate", "migrate", "check", "probe")
+COMMANDS = ("serve", "sync", "enrol", "history", "migrate", "check", "probe")
 # Every variable the service reads unset, so that the test machine's environment cannot leak in.
 NO_SETTINGS: dict[str, str | None] = {name.upper(): None for name in Settings.model_fields}
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
+from pathlib import Path
 
-from app.logs import JsonFormatter, job_id_var, learner_id_var
+from app.logs import (
+    ALLOWED_FIELDS,
+    WITHHELD,
+    WITHHELD_FIELDS,
+    JsonFormatter,
+    job_id_var,
+    learner_id_var,
+)
 
 
 def _format(record: logging.LogRecord) -> dict[str, object]:
@@ -45,3 +54,54 @@ def test_exception_messages_are_not_logged() -> None:
     out = _format(record)
     assert out["error_type"] == "ValueError"
     assert "jo@example.test" not in json.dumps(out)
+
+
+def test_withheld_fields_say_so_without_their_value() -> None:
+    record = logging.LogRecord("app", logging.WARNING, __file__, 1, "enrolment stopped", None, None)
+    record.error = "OneFile said 400: Email jo@example.test already exists"
+    record.entity, record.entity_id, record.onefile_user_id = "officer", 12, 10077
+    out = _format(record)
+    assert out["error"] == WITHHELD
+    assert "jo@example.test" not in json.dumps(out)
+    assert (out["entity"], out["entity_id"], out["onefile_user_id"]) == ("officer", 12, 10077)
+
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+
+
+def _log_calls(path: Path) -> list[ast.Call]:
+    """Calls that look like `<logger>.<level>(…)` in one module."""
+    return [
+        node
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in LOG_METHODS
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id in {"log", "logger", "_log"}
+    ]
+
+
+def test_every_log_call_of_the_service_passes_only_known_fields() -> None:
+    """A field off the list would vanish from the line: the event would not say what it is
+    about. A non-literal `extra` could hold anything, so it is refused too."""
+    root = Path(__file__).resolve().parents[1] / "app"
+    known = ALLOWED_FIELDS | WITHHELD_FIELDS
+    problems: list[str] = []
+    calls = 0
+    for path in sorted(root.rglob("*.py")):
+        for call in _log_calls(path):
+            calls += 1
+            for kw in call.keywords:
+                if kw.arg != "extra":
+                    continue
+                where = f"{path.relative_to(root.parent)}:{call.lineno}"
+                if not isinstance(kw.value, ast.Dict) or None in kw.value.keys:
+                    problems.append(f"{where}: extra is not a literal dict")
+                    continue
+                for key in kw.value.keys:
+                    name = ast.literal_eval(key) if key is not None else None
+                    if name not in known:
+                        problems.append(f"{where}: {name!r} is not on the allow-list")
+    assert calls > 20  # the scan found the service's log calls
+    assert problems == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.openapi_export import document, render
+from devtools.openapi_export import document, render
 
 FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from app.db.target import parse_target
-from app.demo.picsweb_schema import create_picsweb_tables
-from app.loopback import fresh_database
-from app.onefile.simulator import SimulatorState
+from devtools.demo.picsweb_schema import create_picsweb_tables
+from devtools.loopback import fresh_database
+from devtools.simulator import SimulatorState
 from tests import pg
 
 ROOT = Path(__file__).resolve().parent.parent

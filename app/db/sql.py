@@ -17,6 +17,11 @@ _NAME = re.compile(r"^--\s*name:\s*([a-z0-9_]+)\s*$", re.MULTILINE)
 def load(filename: str) -> Mapping[str, str]:
     """Named statements of one file under app/db/sql."""
     text = resources.files("app.db").joinpath("sql", filename).read_text(encoding="utf-8")
+    return parse(text, filename)
+
+
+def parse(text: str, filename: str) -> Mapping[str, str]:
+    """Named statements of one SQL text (`filename` names it in errors)."""
     parts = _NAME.split(text)
     out: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):

@@ -71,20 +71,44 @@ async def test_every_endpoint_but_health_and_metrics_needs_the_token(service: Se
         assert (await anon.get("/metrics")).status_code == 200
 
 
-async def test_sync_is_queued_once(service: Service) -> None:
-    first = await service.api.post("/sync")
-    assert first.status_code == 202
-    job = first.json()
-    assert first.headers["location"] == f"/jobs/{job['id']}"
-    assert job["kind"] == "sync"
-    assert job["status"] in ("queued", "running")
-    assert job["progress"] == {"done": 0, "total": None} or job["status"] == "running"
-    second = await service.api.post("/sync", json={"full": True})
-    if second.status_code == 409:
+async def hold_running(pool: asyncpg.Pool, job_id: int) -> None:
+    """The job as a worker holds it mid-run: claimed, its lease far from expiry (no worker runs
+    in these tests, so nothing moves it on)."""
+    await pool.execute(
+        "UPDATE onefile_sync.jobs SET status = 'running', started_at = now(), "
+        "lease_owner = 'test', lease_expires_at = now() + interval '1 hour' WHERE id = $1",
+        job_id,
+    )
+
+
+@pytest.mark.parametrize("held", ["queued", "running"])
+async def test_sync_is_queued_once(
+    service_factory: ServiceFactory, pool: asyncpg.Pool, held: str
+) -> None:
+    """docs/service.md: while a sync is queued or running, another call is 409 with its id."""
+    async with service_factory(run_workers=False) as service:
+        first = await service.api.post("/sync")
+        assert first.status_code == 202
+        job = first.json()
+        assert first.headers["location"] == f"/jobs/{job['id']}"
+        assert job["kind"] == "sync"
+        assert job["status"] == "queued"
+        assert job["progress"] == {"done": 0, "total": None}
+        if held == "running":
+            await hold_running(pool, job["id"])
+        second = await service.api.post("/sync", json={"full": True})
+        assert second.status_code == 409
         assert second.json()["job_id"] == job["id"]
         assert second.json()["error"] == "sync_already_active"
-    else:  # the first one already finished (no handler yet ends it at once)
-        assert second.status_code == 202
+        assert (await service.api.get(f"/jobs/{job['id']}")).json()["status"] == held
+
+        await pool.execute(
+            "UPDATE onefile_sync.jobs SET status = 'succeeded', finished_at = now() WHERE id = $1",
+            job["id"],
+        )
+        third = await service.api.post("/sync")
+        assert third.status_code == 202  # once it has finished, a new one is queued
+        assert third.json()["id"] != job["id"]
 
 
 async def test_get_job_shape_and_unknown_job(service: Service) -> None:
@@ -133,11 +157,27 @@ async def test_enrol_refusals(service: Service, pool: asyncpg.Pool) -> None:
     assert r.status_code == 409
     assert r.json()["onefile_user_id"] == 10077
 
-    ok = await insert_learner(pool)
-    r = await service.api.post(f"/learners/{ok}/enrol")
-    assert r.status_code == 202
-    again = await service.api.post(f"/learners/{ok}/enrol")
-    assert again.status_code in (202, 409)
+
+async def test_a_second_enrol_joins_the_active_one(
+    service_factory: ServiceFactory, pool: asyncpg.Pool
+) -> None:
+    """A second enrol of the same learner while the first is queued or running returns the
+    same job (202), never a second one."""
+    async with service_factory(run_workers=False) as service:
+        learner = await insert_learner(pool)
+        first = await service.api.post(f"/learners/{learner}/enrol")
+        assert first.status_code == 202
+        job_id = first.json()["id"]
+        again = await service.api.post(f"/learners/{learner}/enrol")
+        assert again.status_code == 202
+        assert again.json()["id"] == job_id
+        await hold_running(pool, job_id)
+        third = await service.api.post(f"/learners/{learner}/enrol")
+        assert third.status_code == 202
+        assert third.json()["id"] == job_id
+        assert third.json()["status"] == "running"
+        count = await pool.fetchval("SELECT count(*) FROM onefile_sync.jobs WHERE kind = 'enrol'")
+        assert count == 1
 
 
 async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
@@ -252,12 +292,34 @@ async def test_health_is_503_while_the_database_is_away(
             await admin.close()
 
 
-async def test_metrics_exposes_jobs_and_onefile_counters(service: Service) -> None:
-    await service.api.post("/sync")
-    text = (await service.api.get("/metrics")).text
-    assert "onefile_sync_jobs{" in text
-    assert "onefile_sync_queue_depth" in text
-    assert "onefile_quota_wait_seconds" in text
+def samples(text: str) -> dict[str, float]:
+    """The exposition's sample lines, `name{labels}` → value (HELP and TYPE lines left out:
+    they name every metric whatever happened)."""
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", text, re.MULTILINE)
+    }
+
+
+async def test_metrics_count_the_jobs_and_the_onefile_calls(
+    service_factory: ServiceFactory,
+) -> None:
+    async with service_factory(run_workers=False) as idle:
+        job = (await idle.api.post("/sync")).json()
+        queued = samples((await idle.api.get("/metrics")).text)
+        assert queued['onefile_sync_jobs{kind="sync",status="queued"}'] == 1
+        assert queued["onefile_sync_queue_depth"] == 1
+        assert queued["onefile_quota_wait_seconds_count"] == 0
+
+    async with service_factory() as busy:  # its workers run the queued sync
+        assert (await wait_job(busy.api, job["id"]))["status"] == "succeeded"
+        done = samples((await busy.api.get("/metrics")).text)
+        assert done['onefile_sync_jobs{kind="sync",status="succeeded"}'] == 1
+        assert 'onefile_sync_jobs{kind="sync",status="queued"}' not in done
+        assert done["onefile_sync_queue_depth"] == 0
+        assert done['onefile_sync_jobs_finished_total{kind="sync",status="succeeded"}'] == 1
+        # The sync called OneFile (its session at least), each call through the quota.
+        assert done["onefile_quota_wait_seconds_count"] >= 1
 
 
 async def test_metrics_say_when_the_last_sync_of_each_status_finished(

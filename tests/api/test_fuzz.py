@@ -21,7 +21,7 @@ from schemathesis import GenerationMode, checks
 from schemathesis.python import asgi as st_asgi
 
 from app.main import create_app
-from app.openapi_export import document
+from devtools.openapi_export import document
 from tests import pg
 from tests.api.fuzz_data import fuzz_database
 from tests.conftest import API_TOKEN, make_settings

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from app.bench.run import service_process
-from app.onefile.simulator import SimulatorState
+from devtools.service_process import service_process
+from devtools.simulator import SimulatorState
 from tests import pg
 from tests.api.fuzz_data import fuzz_database
 

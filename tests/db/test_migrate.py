@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from app.db.migrate import MigrationError, available, check_picsweb, migrate
-from app.demo.picsweb_schema import create_picsweb_tables
+from devtools.demo.picsweb_schema import create_picsweb_tables
 from tests import pg
 
 

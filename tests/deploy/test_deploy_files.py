@@ -159,6 +159,23 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     assert {".git", ".venv", ".pgdata", ".pytest_cache", ".mypy_cache", "tests"} <= lines
 
 
+def test_the_image_carries_the_service_alone() -> None:
+    """app/ and what installs it; never the development tools, never a developer's path."""
+    text = DOCKERFILE.read_text()
+    sources = [
+        src
+        for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE)
+        for src in line.split()[:-1]
+    ]
+    assert sorted(sources) == ["app", "constraints.txt", "pyproject.toml"], sources
+    ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "constraints.txt", "app"}, allowed
+    assert "devtools" in ignore
+    for machine in ("/work/", "/home/", "/Users/", "/root/"):
+        assert machine not in text, machine
+
+
 # ---- k8s: schemas and kustomization ----------------------------------------------------
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.onefile.simulator import SimulatorConfig
-from app.onefile.simulator.config import REALISTIC
+from devtools.simulator import SimulatorConfig
+from devtools.simulator.config import REALISTIC
 
 PRESETS: dict[str, dict[str, Any]] = {"today": {}, "realistic": REALISTIC}
 

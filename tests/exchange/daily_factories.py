@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 
 from app.exchange.due_reviews import UK
-from app.onefile.simulator import SimulatorState
+from devtools.simulator import SimulatorState
 from tests.exchange import factories as f
 from tests.exchange.factories import wait_job
 

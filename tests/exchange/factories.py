@@ -10,7 +10,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.demo.generate import uk_today
+from devtools.uk_dates import uk_today
+
+
+def today_in_uk() -> dt.date:
+    """The UK date now, as the service reads it."""
+    return uk_today(dt.datetime.now(dt.UTC))
 
 
 async def _insert(conn: Any, table: str, values: dict[str, Any]) -> int:
@@ -128,7 +133,7 @@ class Typical:
 
 
 async def typical_learner(pool: asyncpg.Pool, tag: str = "") -> Typical:
-    today = uk_today()
+    today = today_in_uk()
     main = await officer(pool, f"OFFM{tag}", first_name="Mary", surname="Main")
     assessor = await officer(pool, f"OFFA{tag}", first_name="Adam", surname="Assessor")
     rev_officer = await officer(pool, f"OFFR{tag}", first_name="Rita", surname="Reviewer")

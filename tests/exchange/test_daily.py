@@ -12,7 +12,7 @@ import pytest
 from app.exchange.due_reviews import UK
 from app.jobs.worker import PoolConfig
 from app.onefile.errors import OneFileUnavailable
-from app.onefile.simulator import SimulatorConfig, SimulatorState
+from devtools.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import Service, ServiceFactory
 from tests.exchange import factories as f
 from tests.exchange.daily_factories import (
@@ -167,7 +167,7 @@ async def test_b4_new_due_reviews_are_uploaded_as_in_a8(
 ) -> None:
     sim = simulator[1]
     e = await enrolled_learner(pool, sim)
-    today = f.uk_today()
+    today = f.today_in_uk()
     due = await f.review(
         pool, e.learner_id, today + dt.timedelta(days=7), start_time=dt.time(14, 0)
     )
@@ -577,7 +577,7 @@ async def test_dry_run_reports_field_by_field_and_writes_nothing(
 ) -> None:
     sim = simulator[1]
     ids = await _mixed(pool, sim)
-    await f.review(pool, ids[0], f.uk_today() + dt.timedelta(days=3))  # due: would upload
+    await f.review(pool, ids[0], f.today_in_uk() + dt.timedelta(days=3))  # due: would upload
     before = await snapshot(pool)
     aims_before = sim.learning_aims()
     job = await sync(service.api, dry_run=True)

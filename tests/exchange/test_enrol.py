@@ -10,13 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from app.demo.generate import uk_today
 from app.exchange.deps import ExchangeDeps
 from app.exchange.due_reviews import UK
 from app.exchange.uploads import OfficerLinker, PlacementLinker
 from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
-from app.onefile.simulator import SimulatorConfig, SimulatorState
+from devtools.simulator import SimulatorConfig, SimulatorState
 from tests.conftest import SIM_TOKEN, Service, ServiceFactory
 from tests.exchange import factories as f
 
@@ -251,7 +250,7 @@ async def test_a8_reviews_eligibility_times_and_assessors(
     service: Service, pool: asyncpg.Pool, simulator: Sim
 ) -> None:
     state = simulator[1]
-    today = uk_today()
+    today = f.today_in_uk()
     year = today.year + 1
     main = await f.officer(pool, "OFFM")
     other = await f.officer(pool, "OFFO", first_name="Oz")
@@ -304,7 +303,7 @@ async def test_a8_at_noon_this_mornings_review_stays_and_tonights_is_uploaded(
     service_factory: ServiceFactory, pool: asyncpg.Pool, simulator: Sim
 ) -> None:
     """A8 against the moment of the enrolment, not the date."""
-    day = uk_today() + dt.timedelta(days=30)
+    day = f.today_in_uk() + dt.timedelta(days=30)
     noon = dt.datetime.combine(day, dt.time(12, 0), tzinfo=UK)
     main = await f.officer(pool, "OFFM")
     lid = await f.learner(pool, main)
@@ -376,7 +375,9 @@ async def test_a9_a_second_learner_reuses_officers_and_employer_without_updates(
     assert (await f.enrol(service.api, t.learner_id))["status"] == "succeeded"
     second = await f.learner(pool, t.main_officer, email="sam@example.test")
     await f.placement(pool, second, t.organisation)
-    await f.review(pool, second, uk_today() + dt.timedelta(days=9), officer_id=t.review_officer)
+    await f.review(
+        pool, second, f.today_in_uk() + dt.timedelta(days=9), officer_id=t.review_officer
+    )
     state.reset_calls()
     job = await f.enrol(service.api, second)
     assert job["status"] == "succeeded"
@@ -539,9 +540,11 @@ async def test_a1_an_officer_to_upload_without_an_email_is_refused_by_id(
     )
     await pool.execute("UPDATE picsweb.officers SET email = ' ' WHERE id = $1", t.assessor)
     linked = await f.officer(pool, "OFFL", email=None, onefile_user_id=123)  # linked: no upload
-    await f.review(pool, t.learner_id, f.uk_today() + dt.timedelta(days=3), officer_id=linked)
+    await f.review(pool, t.learner_id, f.today_in_uk() + dt.timedelta(days=3), officer_id=linked)
     not_uploaded = await f.officer(pool, "OFFN", email=None)  # only on a past review
-    await f.review(pool, t.learner_id, f.uk_today() - dt.timedelta(days=3), officer_id=not_uploaded)
+    await f.review(
+        pool, t.learner_id, f.today_in_uk() - dt.timedelta(days=3), officer_id=not_uploaded
+    )
     r = await service.api.post(f"/learners/{t.learner_id}/enrol")
     assert r.status_code == 422, r.text
     problems = r.json()["problems"]

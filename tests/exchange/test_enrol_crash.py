@@ -22,7 +22,7 @@ import pytest
 
 from app.jobs.worker import PoolConfig
 from app.main import create_app
-from app.onefile.simulator import SimulatorState
+from devtools.simulator import SimulatorState
 from tests.conftest import API_TOKEN, make_settings
 from tests.exchange import factories as f
 

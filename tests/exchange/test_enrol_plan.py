@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
-
-import pytest
 
 from app.exchange import enrol_plan as plan
 from app.exchange.due_reviews import review_times
@@ -224,8 +221,3 @@ def test_review_and_visit_payloads() -> None:
         "VisitID": 3,
         "AssessorID": 9,
     }
-
-
-def test_dataclass_records_are_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        review().id = 2  # type: ignore[misc]

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.onefile.simulator import SimulatorState
+from devtools.simulator import SimulatorState
 from tests.conftest import Service
 from tests.exchange import factories as f
 from tests.exchange.daily_factories import enrolled_learner, refresh

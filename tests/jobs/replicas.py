@@ -4,7 +4,7 @@ A replica here is what matters to leadership — its own pool of connections (it
 `application_name`), quota, `Leader` and worker pool — without HTTP. Because each has its own
 loop, a test can freeze one completely, as SIGSTOP freezes a process: every task stops, its
 sockets stay open, and nothing of it runs until the test lets it go. `make chaos` does the same
-with real processes (app/chaos/harness.py).
+with real processes (devtools/chaos/harness.py).
 """
 
 from __future__ import annotations

@@ -187,17 +187,39 @@ async def test_a_refused_token_is_permanent(onefile: respx.MockRouter, status: i
 # ---- retries --------------------------------------------------------------------------------
 
 
+class RecordingQuota(Quota):
+    """The real quota, which also notes every pause asked of it (a fake, not a patch)."""
+
+    def __init__(self, events: list[tuple[str, float]]) -> None:
+        super().__init__(10_000, 1.0, margin=0.0)
+        self.events = events
+
+    def pause(self, seconds: float) -> None:
+        self.events.append(("pause", seconds))
+        super().pause(seconds)
+
+
 async def test_429_is_retried_and_honours_retry_after(onefile: respx.MockRouter) -> None:
-    route = onefile.post("LearningAim/Search/1/1000").mock(
-        side_effect=[
+    events: list[tuple[str, float]] = []
+    answers = iter(
+        [
             httpx.Response(429, headers={"Retry-After": "0.2"}),
             httpx.Response(200, json=[{"ID": 1, "UserID": 5, "TotalElements": 4}]),
         ]
     )
-    client = make_client()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        events.append(("call", 0.0))
+        return next(answers)
+
+    route = onefile.post("LearningAim/Search/1/1000").mock(side_effect=answer)
+    client = make_client(quota=RecordingQuota(events))
     aims = await client.learning_aims_of(5)
     assert aims[0].total_elements == 4
     assert route.call_count == 2
+    # OneFile's 0.2 s, not the policy's own backoff (at most 0.01 s in FAST), held the whole
+    # quota between the 429 and the retry.
+    assert events == [("call", 0.0), ("pause", pytest.approx(0.2)), ("call", 0.0)]
     await client.aclose()
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from app.loopback import serve_loopback as serve_http
 from app.onefile.client import Centre, OneFileClient
 from app.onefile.quota import Quota
-from app.onefile.simulator import SimulatorConfig, create_simulator_app
+from devtools.loopback import serve_loopback as serve_http
+from devtools.simulator import SimulatorConfig, create_simulator_app
 from tests.onefile.test_quota import max_in_window
 
 

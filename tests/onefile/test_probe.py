@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.loopback import serve_loopback as serve_http
 from app.onefile.probe import render, run_probe
-from app.onefile.simulator import SimulatorConfig, SimulatorState, create_simulator_app
-from app.onefile.simulator.config import REALISTIC
 from app.settings import OneFileSettings
+from devtools.loopback import serve_loopback as serve_http
+from devtools.simulator import SimulatorConfig, SimulatorState, create_simulator_app
+from devtools.simulator.config import REALISTIC
 
 SIM_TOKEN = "sim-token"
 READS = {"POST Authentication", "GET", "Search"}

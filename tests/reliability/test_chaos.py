@@ -2,9 +2,9 @@
 SIGKILLed; a leader frozen by SIGSTOP).
 
 Each scenario runs the real service (`uvicorn app.main:app` subprocesses) against the simulator
-and Postgres and ends with the harness's verdict (app/chaos/harness.py): every job succeeded, no
+and Postgres and ends with the harness's verdict (devtools/chaos/): every job succeeded, no
 duplicate anywhere in OneFile, and PICSWeb's tables (and OneFile's records) equal to those of an
-uninterrupted run of the same world. `python -m app.chaos` runs the same at full size.
+uninterrupted run of the same world. `onefile-sync-dev chaos` runs the same at full size.
 """
 
 from __future__ import annotations
@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.chaos.harness import (
-    Chaos,
-    Result,
-    World,
-    check_against,
-    metric_sum,
-    run_scenario,
-)
-from app.chaos.replicas import run_replicas, summary_line
+from devtools.chaos.checks import Result, check_against, metric_sum
+from devtools.chaos.faults import Chaos
+from devtools.chaos.replicas import run_replicas, summary_line
+from devtools.chaos.scenario import run_scenario
+from devtools.chaos.world import World
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,0 @@
-"""Reliability harness (issue 7): crashes, OneFile faults, a Postgres outage, two replicas.
-
-`python -m app.chaos` runs the full-size scenarios; tests/reliability runs small ones.
-"""
