@@ -200,7 +200,7 @@ async def test_b4_the_0230_run_uploads_a_review_planned_for_1000_that_day(
     """A8 against the moment, not the date: the nightly run at 02:30 uploads today's 10:00."""
     sim = simulator[1]
     e = await enrolled_learner(pool, sim)
-    day = f.uk_today() + dt.timedelta(days=30)
+    day = f.today_in_uk() + dt.timedelta(days=30)
     nightly = dt.datetime.combine(day, dt.time(2, 30), tzinfo=UK)
     later_today = await f.review(pool, e.learner_id, day, start_time=dt.time(10, 0))
     earlier_today = await f.review(pool, e.learner_id, day, start_time=dt.time(2, 0))
