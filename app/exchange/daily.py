@@ -161,7 +161,7 @@ class _Run:
             # Not fatal: each learner reads its own reviews instead.
             log.warning(
                 "centre reviews could not be read; reading per learner",
-                extra={"job_id": self.job.id, "error": str(exc)},
+                extra={"job_id": self.job.id, "error_type": type(exc).__name__},
             )
             self.centre_failed = True
         finally:
@@ -686,5 +686,5 @@ async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outco
         try:
             await run.history.prune(run.deps.history_retention_days)
         except asyncpg.PostgresError as exc:  # the sync is done; the next one prunes again
-            log.warning("history not pruned", extra={"job_id": job.id, "error": type(exc).__name__})
+            log.warning("history not pruned", extra={"job_id": job.id, "error_type": type(exc).__name__})
     return outcome
