@@ -91,7 +91,11 @@ class Settings(OneFileSettings):
     # SIGKILLed one within about 2 s (app/jobs/leader.py).
     leader_lease_seconds: float = Field(default=5.0, ge=1, le=60)
     job_max_attempts: int = Field(default=5, ge=1)
-    full_sync_every_days: int = Field(default=7, ge=1)
+    # A run without `full` in its body is full when the last full one started longer ago than
+    # this (docs/service.md). 1 keeps the seed's promise of every learner once a day; an
+    # operator who confirmed with `onefile-sync probe` that LastModified reveals every change
+    # may raise it. At most a year: beyond that a typo, not a schedule.
+    full_sync_every_days: int = Field(default=1, ge=1, le=366)
     db_pool_size: int = Field(default=10, ge=2, le=100)
     log_level: str = "INFO"
 
