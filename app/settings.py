@@ -84,7 +84,10 @@ class Settings(OneFileSettings):
     allow_unauthenticated: bool = False
     service_api_token: SecretStr | None = None
 
-    worker_slots: int = Field(default=4, ge=1, le=64)
+    # At least 2: never more than one sync runs (409), so one slot at least is always free for
+    # a refresh or an enrolment, which must never wait behind a sync (issue 12; the test is
+    # tests/exchange/test_interactive_beside_sync.py: with one slot it fails).
+    worker_slots: int = Field(default=4, ge=2, le=64)
     learner_concurrency: int = Field(default=16, ge=1, le=256)
     job_lease_seconds: float = Field(default=30.0, ge=2)
     # Leadership lease: a frozen or lost leader is replaced within about this long, and a
