@@ -558,6 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--sweep-learners", type=int, default=5000)
     ap.add_argument("--sweeps-only", action="store_true", help="only the repeated sweeps")
+    ap.add_argument(
+        "--freshness",
+        action="store_true",
+        help="only the freshness and cadence-cost figures (app/bench/freshness.py)",
+    )
     a = ap.parse_args(argv)
     kinds = ["today", "realistic"] if a.onefile == "both" else [a.onefile]
 
@@ -588,6 +593,15 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     admin = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if a.freshness:
+        # Imported here: freshness.py builds on this module's harness, so a top-level import
+        # either way round would be circular.
+        from app.bench import freshness
+
+        if admin:
+            return freshness.main(admin, kinds)
+        with embedded_postgres(ROOT / ".pgdata" / "bench") as url:
+            return freshness.main(url, kinds)
     if admin:
         res = asyncio.run(go(admin))
     else:
