@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-memory bench-sweeps chaos openapi clean
+.PHONY: demo test lint bench bench-memory bench-sweeps bench-freshness chaos openapi clean
 
 # The service, then the tools beside it (devtools/pyproject.toml says why a second project).
 $(STAMP): pyproject.toml devtools/pyproject.toml constraints.txt
@@ -44,6 +44,11 @@ bench: $(STAMP)
 ## 10 full sweeps of 5,000 learners in one service process (longer)
 bench-memory: $(STAMP)
 	$(BIN)/onefile-sync-dev bench --memory-learners 100000 --sweeps 10
+
+## bench-freshness: issue 12: OneFile-to-PICSWeb delay with a sync every 15 min (compressed),
+## and the calls a day of each cadence on an unchanged centre of 1,000 and 10,000 (~25 min)
+bench-freshness: $(STAMP)
+	$(BIN)/onefile-sync-dev bench --freshness
 
 ## bench-sweeps: only the 10 sweeps: RSS after each, growth from the second to the last (~5 min)
 bench-sweeps: $(STAMP)

@@ -44,12 +44,20 @@ def sync(
     url: UrlOpt = "http://127.0.0.1:8000",
     token: TokenOpt = "",
     full: Annotated[
-        bool, typer.Option(help="Exchange every enrolled learner, not only those changed.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--full/--incremental",
+            help="Every enrolled learner, or only those changed; neither: the schedule decides "
+            "(FULL_SYNC_EVERY_DAYS).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
 ) -> None:
     """Queue an exchange for every enrolled learner and follow it to the end."""
-    body = {"full": full, "dry_run": dry_run}
+    body: dict[str, bool] = {"dry_run": dry_run}
+    if full is not None:
+        body["full"] = full
     raise typer.Exit(asyncio.run(_run_and_follow(url, token, "/sync", body, "sync")))
 
 

@@ -84,6 +84,21 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.sync_runs = Counter(
+            "onefile_sync_runs_total",
+            "Syncs started, by mode (full, incremental) and why that mode (exchange/schedule.py).",
+            ["mode", "reason"],
+            registry=r,
+        )
+        self.last_full_sync = Gauge(
+            "onefile_sync_last_full_sync_timestamp_seconds",
+            "When the newest full sync (every enrolled learner read) that ran to its end "
+            "finished; read from the database on scrape, NaN until one has.",
+            registry=r,
+        )
+        # A gauge without labels is always exported: NaN, not 0 (the epoch), so that "none yet"
+        # or "the database did not answer" never reads as a sync 56 years old.
+        self.last_full_sync.set(float("nan"))
         # Exported at 0 from the start, so that the first failure is an increase to alert on.
         for kind in ("enrol", "refresh", "sync"):
             for status in ("succeeded", "partial", "failed"):

@@ -84,14 +84,21 @@ class Settings(OneFileSettings):
     allow_unauthenticated: bool = False
     service_api_token: SecretStr | None = None
 
-    worker_slots: int = Field(default=4, ge=1, le=64)
+    # At least 2: never more than one sync runs (409), so one slot at least is always free for
+    # a refresh or an enrolment, which must never wait behind a sync (issue 12; the test is
+    # tests/exchange/test_interactive_beside_sync.py: with one slot it fails).
+    worker_slots: int = Field(default=4, ge=2, le=64)
     learner_concurrency: int = Field(default=16, ge=1, le=256)
     job_lease_seconds: float = Field(default=30.0, ge=2)
     # Leadership lease: a frozen or lost leader is replaced within about this long, and a
     # SIGKILLed one within about 2 s (app/jobs/leader.py).
     leader_lease_seconds: float = Field(default=5.0, ge=1, le=60)
     job_max_attempts: int = Field(default=5, ge=1)
-    full_sync_every_days: int = Field(default=7, ge=1)
+    # A run without `full` in its body is full when the last full one started longer ago than
+    # this (docs/service.md). 1 keeps the seed's promise of every learner once a day; an
+    # operator who confirmed with `onefile-sync probe` that LastModified reveals every change
+    # may raise it. At most a year: beyond that a typo, not a schedule.
+    full_sync_every_days: int = Field(default=1, ge=1, le=366)
     # B11: how long the history of written values is kept (it holds personal data).
     history_retention_days: int = Field(default=730, ge=1, le=36500)
     db_pool_size: int = Field(default=10, ge=2, le=100)

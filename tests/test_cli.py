@@ -177,11 +177,24 @@ async def test_check_names_the_database_it_cannot_reach(
     assert PASSWORD not in result.output
 
 
-async def test_sync_follows_the_job_to_its_end(service_factory: ServiceFactory) -> None:
+async def test_sync_follows_the_job_to_its_end(
+    service_factory: ServiceFactory, pool: asyncpg.Pool
+) -> None:
     async with service_factory() as svc, serve_http(svc.app) as url:
         result = await asyncio.to_thread(invoke, ["sync", "--url", url, "--token", API_TOKEN])
         assert result.exit_code == 0, result.output
         assert "succeeded" in result.output
+        # Without --full or --incremental the schedule decides; each flag is sent as said.
+        for flag in ("--incremental", "--full"):
+            result = await asyncio.to_thread(
+                invoke, ["sync", flag, "--url", url, "--token", API_TOKEN]
+            )
+            assert result.exit_code == 0, result.output
+        sent = await pool.fetch(
+            "SELECT params ->> 'full' AS full FROM onefile_sync.jobs"
+            " WHERE kind = 'sync' ORDER BY id"
+        )
+        assert [r["full"] for r in sent] == [None, "false", "true"]
         again = await asyncio.to_thread(
             invoke, ["sync", "--url", url, "--token", "wrong-token-0000000"]
         )

@@ -18,7 +18,14 @@ BASE = {
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in (*BASE, "ALLOW_UNAUTHENTICATED", "ONEFILE_RATE_LIMIT", "ONEFILE_VISIT_TYPE_ID"):
+    for key in (
+        *BASE,
+        "ALLOW_UNAUTHENTICATED",
+        "ONEFILE_RATE_LIMIT",
+        "ONEFILE_VISIT_TYPE_ID",
+        "FULL_SYNC_EVERY_DAYS",
+        "WORKER_SLOTS",
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in BASE.items():
         monkeypatch.setenv(key, value)
@@ -31,8 +38,29 @@ def test_defaults_and_names(env: pytest.MonkeyPatch) -> None:
     assert s.onefile_rate_period == 60
     assert s.onefile_visit_type_id == 2
     assert s.onefile_organisation_id == 12
+    assert s.full_sync_every_days == 1  # the seed: every learner read once a day
+    assert s.worker_slots == 4
     assert "tok-very-secret" not in repr(s)
     assert "s3cretpw" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FULL_SYNC_EVERY_DAYS", "0"),
+        ("FULL_SYNC_EVERY_DAYS", "367"),
+        ("FULL_SYNC_EVERY_DAYS", "1.5"),
+        # One slot would let the sync take it and a refresh wait behind it.
+        ("WORKER_SLOTS", "1"),
+    ],
+)
+def test_schedule_and_slots_out_of_range_are_named(
+    env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    assert err.value.settings == (name,)
 
 
 def test_refuses_to_start_without_a_service_token(env: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,7 @@ from app.api.schemas import (
     SyncRequest,
 )
 from app.exchange.eligibility import LearnerState, enrolment_problems, learner_states
-from app.jobs.freshness import last_sync_times
+from app.jobs.freshness import last_full_sync_time, last_sync_times
 from app.jobs.models import Job
 from app.jobs.store import AlreadyActive
 from app.services import Services
@@ -261,8 +261,9 @@ async def metrics(svc: Svc) -> Response:
         async with asyncio.timeout(2):
             counts = await svc.store.counts()
             last_syncs = await last_sync_times(svc.pool)
+            last_full = await last_full_sync_time(svc.pool)
     except Exception:
-        counts, last_syncs = None, None
+        counts, last_syncs, last_full = None, None, None
     if counts is not None:
         svc.metrics.jobs_by_state.clear()
         queued = 0
@@ -275,6 +276,7 @@ async def metrics(svc: Svc) -> Response:
         svc.metrics.last_sync.clear()
         for status, finished in last_syncs.items():
             svc.metrics.last_sync.labels(status).set(finished)
+        svc.metrics.last_full_sync.set(float("nan") if last_full is None else last_full)
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

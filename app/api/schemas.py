@@ -39,7 +39,12 @@ class RefreshRequest(BaseModel):
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    full: bool = Field(default=False, description="Read every enrolled learner, not only changes.")
+    full: bool | None = Field(
+        default=None,
+        description="true: read every enrolled learner; false: only those changed on either "
+        "side; absent or null: full when the last full run started more than "
+        "FULL_SYNC_EVERY_DAYS ago (or none finished), else incremental.",
+    )
     dry_run: bool = Field(default=False, description="Report what would change; write nothing.")
 
 

@@ -7,12 +7,13 @@ batches through `learner_concurrency` consumers:
         ─► per learner: LearningAim/Search (+ reviews) ─► merge.plan_learner (pure)
         ─► OneFile aim updates (B2) ─► review uploads (B4, uploads.py) ─► one PICSWeb transaction
 
-Incremental by default: learners whose OneFile `LastModified` moved since the last finished
-sync (less a safety margin), whose PICSWeb rows moved past the high-water mark stored after our
-own writes, and every learner that failed last time. A full sweep on request, when no sync ever
-finished, or when the last full one is older than `full_sync_every_days`. Reviews are read for
-the whole centre (1,000 a page, cached in Postgres for the job) when that costs fewer calls than
-one search per learner. A rerun of a crashed sync resumes with the learners still pending.
+Incremental: learners whose OneFile `LastModified` moved since the last finished sync (less
+a safety margin), whose PICSWeb rows moved past the high-water mark stored after our own
+writes, and every learner that failed last time. Full: every enrolled learner, on request, when
+no sync ever finished, or when the last full one is older than `full_sync_every_days`
+(schedule.py decides). Reviews are read for the whole centre (1,000 a page, cached in Postgres
+for the job) when that costs fewer calls than one search per learner. A rerun of a crashed
+sync resumes with the learners still pending.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.exchange.deps import ExchangeDeps
 from app.exchange.due_reviews import review_is_due
 from app.exchange.merge import LearnerPlan, plan_learner
 from app.exchange.recording import Cause
+from app.exchange.schedule import ModeDecision, sync_mode
 from app.exchange.uploads import ExchangeStepError, OfficerLinker, upload_due_reviews
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -542,31 +544,30 @@ def make_refresh_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
 
 
 async def _detect(
-    run: _Run, job: Job, *, full_requested: bool, dry_run: bool
-) -> tuple[SyncMode, Callable[[], Coroutine[Any, Any, None]] | None]:
-    """Mark this job's pending learners (once per job; a rerun keeps them) → the mode, and for
-    a full sweep the reading of every learner's LastModified, to run beside the exchange."""
+    run: _Run, job: Job, *, full_requested: bool | None, dry_run: bool
+) -> tuple[ModeDecision, Callable[[], Coroutine[Any, Any, None]] | None]:
+    """Mark this job's pending learners (once per job; a rerun keeps them) → the mode and why,
+    and for a full sweep the reading of every learner's LastModified, to run beside the
+    exchange."""
     repo, store, deps = run.repo, run.store, run.deps
     existing = await store.sync_run(job.id)
     if existing is not None and existing.detected:
         run.total = existing.total or 0
-        return existing.mode, None
+        return ModeDecision(existing.mode, "resumed"), None
     last, last_full = await store.last_syncs()
     started = existing.started_at if existing is not None else deps.now()
-    full = (
-        full_requested
-        or last is None
-        or last_full is None
-        or started - last_full >= dt.timedelta(days=deps.full_sync_every_days)
-    )
-    mode: SyncMode = "full" if full else "incremental"
+    decision = sync_mode(full_requested, last_full, started, deps.full_sync_every_days)
+    mode: SyncMode = decision.mode
+    full = mode == "full"
+    if deps.metrics is not None:
+        deps.metrics.sync_runs.labels(mode, decision.reason).inc()
     await store.start_sync_run(job.id, mode, dry_run, started)
     if full:
         await store.mark_all_enrolled(job.id, await repo.linked_learners())
         run.total = await store.count_pending(job.id)
         await store.sync_detected(job.id, run.total)
         if deps.onefile.user_rows_thin:
-            return mode, None  # rows without LastModified: nothing for a sweep to note
+            return decision, None  # rows without LastModified: nothing for a sweep to note
 
         async def sweep() -> None:
             # A full sweep reads every learner's LastModified too (a call per page of
@@ -579,8 +580,8 @@ async def _detect(
                 seen = await run.as_learners([(u.id, u.last_modified) for u in users])
                 await store.note_onefile_modified(job.id, seen)
 
-        return mode, sweep
-    assert last is not None
+        return decision, sweep
+    assert last is not None  # a full run finished, so some run did
     since = last - LAST_MODIFIED_MARGIN
     async for users in deps.onefile.users_changed_since(since):
         await store.mark_onefile_changed(
@@ -596,7 +597,7 @@ async def _detect(
     await store.mark_picsweb_changed(job.id, await repo.changed_learners(marked, marks))
     run.total = await store.count_pending(job.id)
     await store.sync_detected(job.id, run.total)
-    return mode, None
+    return decision, None
 
 
 async def _confirm_changed(run: _Run, job: Job, user_ids: list[int], since: dt.datetime) -> None:
@@ -648,8 +649,9 @@ def make_sync_handler(deps: ExchangeDeps, locks: LearnerLocks) -> Handler:
 
 
 async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outcome:
-    mode, sweep = await _detect(
-        run, job, full_requested=bool(job.params.get("full")), dry_run=dry_run
+    requested = job.params.get("full")  # None: the body left the mode to the schedule
+    decision, sweep = await _detect(
+        run, job, full_requested=None if requested is None else bool(requested), dry_run=dry_run
     )
     sweeping: asyncio.Task[None] | None = (
         asyncio.create_task(sweep()) if sweep is not None else None
@@ -680,11 +682,14 @@ async def _sync(run: _Run, job: Job, ctx: JobContext, *, dry_run: bool) -> Outco
         raise
     if sweeping is not None:
         await sweeping
-    outcome = run.outcome(mode)
+    outcome = run.outcome(decision.mode)
+    outcome.result["mode_reason"] = decision.reason
     await run.store.finish_sync_run(job.id, outcome.status)
     if not dry_run:  # B11's retention: kept HISTORY_RETENTION_DAYS, pruned in bounded deletes
         try:
             await run.history.prune(run.deps.history_retention_days)
         except asyncpg.PostgresError as exc:  # the sync is done; the next one prunes again
-            log.warning("history not pruned", extra={"job_id": job.id, "error_type": type(exc).__name__})
+            log.warning(
+                "history not pruned", extra={"job_id": job.id, "error_type": type(exc).__name__}
+            )
     return outcome

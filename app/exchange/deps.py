@@ -25,7 +25,7 @@ class ExchangeDeps:
     classroom_id: int  # ONEFILE_CLASSROOM_ID
     visit_type_id: int  # ONEFILE_VISIT_TYPE_ID
     learner_concurrency: int = 16  # learners exchanged side by side within one job
-    full_sync_every_days: int = 7
+    full_sync_every_days: int = 1  # FULL_SYNC_EVERY_DAYS (app/exchange/schedule.py)
     history_retention_days: int = 730  # HISTORY_RETENTION_DAYS: pruned after each sync
     metrics: Metrics | None = None
     now: Callable[[], dt.datetime] = field(default=utcnow)  # injectable clock for tests

@@ -125,7 +125,11 @@ class Enrolment:
                 outcome = Outcome("failed", error=str(exc))
                 log.warning(
                     "enrolment stopped",
-                    extra={"job_id": job.id, "learner_id": learner_id, "error_type": type(exc).__name__},
+                    extra={
+                        "job_id": job.id,
+                        "learner_id": learner_id,
+                        "error_type": type(exc).__name__,
+                    },
                 )
         if outcome.status == "failed":
             await ctx.fail_learner(learner_id, outcome.error or "enrolment failed")

@@ -18,3 +18,9 @@ async def last_sync_times(pool: asyncpg.Pool) -> dict[str, float]:
     """Final status → finish time (seconds since the epoch) of the newest sync, dry runs aside."""
     rows = await pool.fetch(Q["last_sync_by_status"])
     return {row["status"]: float(row["finished"]) for row in rows}
+
+
+async def last_full_sync_time(pool: asyncpg.Pool) -> float | None:
+    """Finish time (seconds since the epoch) of the newest full sync that ran to its end."""
+    finished = await pool.fetchval(Q["last_full_sync"])
+    return None if finished is None else float(finished)

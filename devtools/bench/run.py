@@ -485,6 +485,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m devtools.bench.ru
     )
     ap.add_argument("--sweep-learners", type=int, default=5000)
     ap.add_argument("--sweeps-only", action="store_true", help="only the repeated sweeps")
+    ap.add_argument(
+        "--freshness",
+        action="store_true",
+        help="only the freshness and cadence-cost figures (devtools/bench/freshness.py)",
+    )
     a = ap.parse_args(argv)
     kinds = ["today", "realistic"] if a.onefile == "both" else [a.onefile]
 
@@ -515,6 +520,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m devtools.bench.ru
         return out
 
     admin = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if a.freshness:
+        # Imported here: freshness.py builds on this module's harness, so a top-level import
+        # either way round would be circular.
+        from devtools.bench import freshness
+
+        if admin:
+            return freshness.main(admin, kinds)
+        with embedded_postgres(ROOT / ".pgdata" / "bench") as url:
+            return freshness.main(url, kinds)
     if admin:
         res = asyncio.run(go(admin))
     else:

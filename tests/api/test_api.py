@@ -128,7 +128,7 @@ async def test_get_job_shape_and_unknown_job(service: Service) -> None:
         "finished_at",
     ):
         assert key in body
-    assert body["params"] == {"full": False, "dry_run": True}
+    assert body["params"] == {"full": None, "dry_run": True}  # no `full`: the schedule decides
     missing = await service.api.get("/jobs/999999")
     assert missing.status_code == 404
     assert missing.json()["error"] == "job_not_found"
@@ -218,6 +218,8 @@ async def test_refresh_validation(service: Service, pool: asyncpg.Pool) -> None:
         # (3.0 is an integer to JSON Schema, and accepted: test_refresh_validation).
         ("POST", "/sync", {"json": {"dry_run": 0}}, 422, "dry_run"),
         ("POST", "/sync", {"json": {"full": "true"}}, 422, "full"),
+        ("POST", "/sync", {"json": {"full": 1}}, 422, "full"),
+        ("POST", "/sync", {"json": {"full": 0}}, 422, "full"),
         ("POST", "/refresh", {"json": {"learner_ids": [1], "dry_run": 1}}, 422, "dry_run"),
         ("POST", "/refresh", {"json": {"learner_ids": ["3"]}}, 422, "learner_ids.0"),
         ("POST", "/refresh", {"json": {"learner_ids": [True]}}, 422, "learner_ids.0"),

@@ -2,7 +2,7 @@
 
 No Docker engine or cluster is needed: hadolint lints the Dockerfile, kubernetes-validate checks
 every manifest against the bundled Kubernetes schemas (strict: unknown fields fail), and the
-parsed YAML is checked for the properties the service relies on. The CronJob's script is run
+parsed YAML is checked for the properties the service relies on. The CronJobs' script is run
 for real against a local HTTP server.
 """
 
@@ -86,29 +86,40 @@ def one(kind: str, name: str | None = None) -> dict[str, Any]:
     return found[0]
 
 
+# The two CronJobs that POST /sync (docs/service.md): the body each sends.
+NIGHTLY, INCREMENTAL = "onefile-sync-daily", "onefile-sync-incremental"
+CRONJOB_BODIES = {NIGHTLY: {"full": True}, INCREMENTAL: {"full": False}}
+POD_TEMPLATES = ["deployment", NIGHTLY, INCREMENTAL]
+
+
+def pod_template(name: str) -> dict[str, Any]:
+    if name == "deployment":
+        return dict(one("Deployment")["spec"]["template"])
+    return dict(one("CronJob", name)["spec"]["jobTemplate"]["spec"]["template"])
+
+
 def pod_specs() -> dict[str, dict[str, Any]]:
-    deployment = one("Deployment")
-    cronjob = one("CronJob")
-    return {
-        "deployment": deployment["spec"]["template"]["spec"],
-        "cronjob": cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-    }
+    return {name: pod_template(name)["spec"] for name in POD_TEMPLATES}
 
 
 def pod_labels() -> dict[str, dict[str, str]]:
-    return {
-        "deployment": one("Deployment")["spec"]["template"]["metadata"]["labels"],
-        "cronjob": one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"],
-    }
+    labels = {name: pod_template(name)["metadata"]["labels"] for name in POD_TEMPLATES}
+    # Both CronJobs' pods carry the same labels, so one NetworkPolicy covers both.
+    assert labels[NIGHTLY] == labels[INCREMENTAL]
+    return labels
 
 
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def cronjob_script() -> str:
-    (container,) = pod_specs()["cronjob"]["containers"]
-    command = container["command"]
+def cronjob_container(name: str) -> dict[str, Any]:
+    (container,) = pod_specs()[name]["containers"]
+    return dict(container)
+
+
+def cronjob_script(name: str = NIGHTLY) -> str:
+    command = cronjob_container(name)["command"]
     assert command[:2] == ["python", "-c"], command
     return str(command[2])
 
@@ -263,7 +274,7 @@ def test_deployment_probes_resources_and_configuration() -> None:
     assert "emptyDir" in volumes[tmp["name"]]
 
 
-@pytest.mark.parametrize("pod", ["deployment", "cronjob"])
+@pytest.mark.parametrize("pod", POD_TEMPLATES)
 def test_every_container_is_hardened(pod: str) -> None:
     spec = pod_specs()[pod]
     pod_ctx = spec.get("securityContext", {})
@@ -293,7 +304,7 @@ def test_service_and_pdb_select_only_the_api_pods() -> None:
     for selector in (service["selector"], pdb["selector"]["matchLabels"]):
         assert selector == deployment["selector"]["matchLabels"]
         assert selects(selector, labels["deployment"])
-        assert not selects(selector, labels["cronjob"])
+        assert not selects(selector, labels[NIGHTLY])
 
 
 # ---- configuration -------------------------------------------------------------------------
@@ -332,8 +343,9 @@ def test_secret_template_holds_only_placeholders() -> None:
 # ---- CronJob -------------------------------------------------------------------------------
 
 
-def test_cronjob_schedule_and_limits() -> None:
-    cronjob = one("CronJob")["spec"]
+@pytest.mark.parametrize("name", CRONJOB_BODIES)
+def test_cronjob_schedule_and_limits(name: str) -> None:
+    cronjob = one("CronJob", name)["spec"]
     assert cronjob["concurrencyPolicy"] == "Forbid"
     assert cronjob["timeZone"] == "Europe/London"
     assert len(cronjob["schedule"].split()) == 5
@@ -342,22 +354,51 @@ def test_cronjob_schedule_and_limits() -> None:
     job = cronjob["jobTemplate"]["spec"]
     assert job["backoffLimit"] == 2
     assert 0 < job["activeDeadlineSeconds"] <= 3600
-    (container,) = pod_specs()["cronjob"]["containers"]
-    env = {e["name"]: e for e in container["env"]}
+    env = {e["name"]: e for e in cronjob_container(name)["env"]}
     assert env["SERVICE_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
         "name": SECRET_NAME,
         "key": "SERVICE_API_TOKEN",
     }
     assert env["SYNC_URL"]["value"] == "http://onefile-sync/sync"
+    assert json.loads(env["SYNC_BODY"]["value"]) == CRONJOB_BODIES[name]
+
+
+def _minutes(field: str) -> set[int]:
+    """The minutes a cron field names: `*/15`, `5,20,35,50` or a number."""
+    if field.startswith("*/"):
+        return set(range(0, 60, int(field[2:])))
+    return {int(m) for m in field.split(",")}
+
+
+def test_nightly_full_and_incremental_at_least_every_15_minutes_never_at_once() -> None:
+    nightly = one("CronJob", NIGHTLY)["spec"]
+    incremental = one("CronJob", INCREMENTAL)["spec"]
+    minute, hour, *days = nightly["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and days == ["*", "*", "*"]  # once a night
+    inc_minute, *inc_rest = incremental["schedule"].split()
+    assert inc_rest == ["*", "*", "*", "*"]  # every hour, every day
+    minutes = sorted(_minutes(inc_minute))
+    gaps = [b - a for a, b in zip(minutes, [*minutes[1:], minutes[0] + 60], strict=True)]
+    assert max(gaps) <= 15, minutes
+    # Started in the same minute, the incremental run could take the slot first and the
+    # nightly full run would get a 409 and be skipped until the next night.
+    assert int(minute) not in minutes
+    assert incremental["startingDeadlineSeconds"] < 15 * 60  # a late run yields to the next
+    assert incremental["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 15 * 60
+
+
+def test_both_cronjobs_run_the_same_script() -> None:
+    assert cronjob_script(NIGHTLY) == cronjob_script(INCREMENTAL)
 
 
 class _FakeService(BaseHTTPRequestHandler):
     status = 202
     seen: list[tuple[str, str, str | None]] = []  # noqa: RUF012 - set per test
+    bodies: list[Any] = []  # noqa: RUF012 - set per test
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
-        self.rfile.read(length)
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
         type(self).seen.append((self.command, self.path, self.headers.get("Authorization")))
         body = (
             {"id": 7, "kind": "sync", "status": "queued"}
@@ -377,7 +418,7 @@ class _FakeService(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_service() -> Iterator[tuple[str, type[_FakeService]]]:
-    handler = type("Handler", (_FakeService,), {"seen": []})
+    handler = type("Handler", (_FakeService,), {"seen": [], "bodies": []})
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -388,13 +429,19 @@ def fake_service() -> Iterator[tuple[str, type[_FakeService]]]:
             thread.join()
 
 
-def run_script(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SYNC_URL": url, "SERVICE_API_TOKEN": "cron-token-0123456789"}
+def run_script(url: str, cronjob: str = NIGHTLY) -> subprocess.CompletedProcess[str]:
+    """The CronJob's command with the environment its manifest gives it (but the URL)."""
+    env = {
+        **os.environ,
+        **{e["name"]: e["value"] for e in cronjob_container(cronjob)["env"] if "value" in e},
+        "SYNC_URL": url,
+        "SERVICE_API_TOKEN": "cron-token-0123456789",
+    }
     env.pop("http_proxy", None)
     env.pop("HTTP_PROXY", None)
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1"
     return subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", cronjob_script()],
+        [sys.executable, "-c", cronjob_script(cronjob)],
         env=env,
         capture_output=True,
         text=True,
@@ -403,18 +450,20 @@ def run_script(url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("cronjob", CRONJOB_BODIES)
 @pytest.mark.parametrize(
     ("status", "exit_code"),
     [(202, 0), (409, 0), (401, 1), (422, 1), (500, 1), (503, 1)],
 )
 def test_cronjob_script_accepts_202_and_409_only(
-    fake_service: tuple[str, type[_FakeService]], status: int, exit_code: int
+    fake_service: tuple[str, type[_FakeService]], cronjob: str, status: int, exit_code: int
 ) -> None:
     url, handler = fake_service
     handler.status = status
-    result = run_script(url)
+    result = run_script(url, cronjob)
     assert result.returncode == exit_code, result.stdout + result.stderr
     assert handler.seen == [("POST", "/sync", "Bearer cron-token-0123456789")]
+    assert handler.bodies == [CRONJOB_BODIES[cronjob]]
     assert "cron-token" not in result.stdout + result.stderr
 
 
@@ -439,8 +488,9 @@ def test_network_policies() -> None:
     api = one("NetworkPolicy", "onefile-sync-api")["spec"]
     trigger = one("NetworkPolicy", "onefile-sync-trigger")["spec"]
     assert selects(api["podSelector"]["matchLabels"], labels["deployment"])
-    assert not selects(api["podSelector"]["matchLabels"], labels["cronjob"])
-    assert selects(trigger["podSelector"]["matchLabels"], labels["cronjob"])
+    for cronjob in CRONJOB_BODIES:
+        assert not selects(api["podSelector"]["matchLabels"], labels[cronjob])
+        assert selects(trigger["podSelector"]["matchLabels"], labels[cronjob])
     assert not selects(trigger["podSelector"]["matchLabels"], labels["deployment"])
     for policy in (api, trigger):
         assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
@@ -450,7 +500,7 @@ def test_network_policies() -> None:
     assert all(peer for peer in peers) and len(peers) == 3
     pod_peers = [p["podSelector"]["matchLabels"] for p in peers if "podSelector" in p]
     assert {"app.kubernetes.io/name": "picsweb"} in pod_peers
-    assert any(selects(sel, labels["cronjob"]) for sel in pod_peers)
+    assert any(selects(sel, labels[NIGHTLY]) for sel in pod_peers)
     ns_peers = [p["namespaceSelector"]["matchLabels"] for p in peers if "namespaceSelector" in p]
     assert ns_peers == [{"kubernetes.io/metadata.name": "monitoring"}]
     assert _ports(api["egress"]) == {("TCP", 5432), ("TCP", 443), ("UDP", 53), ("TCP", 53)}

@@ -129,9 +129,13 @@ async def refresh(
 
 
 async def sync(
-    api: httpx.AsyncClient, *, full: bool = False, dry_run: bool = False
+    api: httpx.AsyncClient, *, full: bool | None = None, dry_run: bool = False
 ) -> dict[str, Any]:
-    r = await api.post("/sync", json={"full": full, "dry_run": dry_run})
+    """A sync to its end; `full` None leaves the mode to the schedule (app/exchange/schedule.py)."""
+    body: dict[str, Any] = (
+        {"dry_run": dry_run} if full is None else {"full": full, "dry_run": dry_run}
+    )
+    r = await api.post("/sync", json=body)
     assert r.status_code == 202, r.text
     return await wait_job(api, r.json()["id"], timeout=60)
 

@@ -687,15 +687,26 @@ async def test_a_full_sweep_on_request_and_when_the_last_is_older_than_the_sched
 ) -> None:
     sim = simulator[1]
     await enrolled_learner(pool, sim)
-    assert (await sync(service.api))["result"]["mode"] == "full"  # none ever finished
-    assert (await sync(service.api))["result"]["mode"] == "incremental"
-    assert (await sync(service.api, full=True))["result"]["mode"] == "full"
+
+    def mode(job: dict[str, Any]) -> tuple[str, str]:
+        return job["result"]["mode"], job["result"]["mode_reason"]
+
+    # Asked for incremental, but nothing ever finished to measure changes from.
+    assert mode(await sync(service.api, full=False)) == ("full", "no_previous_full")
+    assert mode(await sync(service.api)) == ("incremental", "full_recent")
+    assert mode(await sync(service.api, full=True)) == ("full", "requested")
+    # FULL_SYNC_EVERY_DAYS = 1 (the default): a full run a day and a minute old is due ...
     await pool.execute(
-        "UPDATE onefile_sync.sync_runs SET started_at = started_at - interval '7 days'"
+        "UPDATE onefile_sync.sync_runs SET started_at = started_at - interval '1 day 1 minute'"
         " WHERE mode = 'full'"
     )
+    assert mode(await sync(service.api, full=False)) == ("incremental", "requested")
     job = await sync(service.api)
-    assert job["result"]["mode"] == "full"
+    assert mode(job) == ("full", "full_due")
+    metrics = (await service.api.get("/metrics")).text
+    assert 'onefile_sync_runs_total{mode="full",reason="full_due"} 1.0' in metrics
+    assert 'onefile_sync_runs_total{mode="incremental",reason="requested"} 1.0' in metrics
+    assert "onefile_sync_last_full_sync_timestamp_seconds 1." in metrics
     assert job["result"]["learners"]["unchanged"] == 1
     health = (await service.api.get("/health")).json()
     assert health["last_sync"]["job_id"] == job["id"]
