@@ -77,6 +77,18 @@ class SyncMeasurement:
     statements: float
     learners: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where pacing went: the longest pauses between two calls, with the call that ended each.
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def longest_gaps(calls: list[Any], n: int = 5) -> list[dict[str, Any]]:
+    """The `n` longest pauses between consecutive calls: after which call, how long, before
+    which path — so a missed pacing says whether the quota waited or the service did."""
+    times = [c.t for c in calls]
+    pauses = sorted(((times[i] - times[i - 1], i) for i in range(1, len(times))), reverse=True)[:n]
+    return [
+        {"after_call": i, "seconds": round(gap, 3), "next": calls[i].route} for gap, i in pauses
+    ]
 
 
 async def _statements(api: httpx.AsyncClient) -> float:
@@ -131,6 +143,7 @@ async def run_sync(
         statements=await _statements(api) - st0,
         learners=learners,
         extra=extra,
+        gaps=longest_gaps(calls),
     )
 
 
