@@ -141,6 +141,11 @@ def closing_lines(c: Closing) -> list[str]:
     for label, status, calls in c.syncs:
         lines.append(f"    {label}: {status}, {calls:,} OneFile calls")
     lines += [
+        "  The second sync follows the first within seconds: every learner is still inside the",
+        "  10-minute overlap of OneFile's change search, so each may be checked and read again.",
+        "  Hours later, a centre where nothing changed costs one call.",
+    ]
+    lines += [
         f"  Total time: {c.seconds:.0f} s",
         "",
         "Where the data lives:",

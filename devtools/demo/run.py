@@ -157,7 +157,7 @@ async def _scenario(api: httpx.AsyncClient, db_url: str, sim: Any, console: Cons
 
     changed = sim.apply_changes(0.3, seed=2)
     console.print(f"OneFile: assessors changed {len(changed):,} learners' records")
-    for label, body in (("Full sync", {"full": True}), ("Sync on a day with no change", {})):
+    for label, body in (("Full sync", {"full": True}), ("Sync again at once, nothing changed", {})):
         before = sim.count_calls()
         t0 = time.monotonic()
         job = await start_job(api, "POST", "/sync", json=body)
