@@ -47,18 +47,119 @@ async def follow_job(
         await asyncio.sleep(interval)
 
 
-def flatten(result: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """A job's result as (figure, value) rows: nested counts become `a.b` rows; long lists
-    (ids, per-learner changes) are summarised by their length."""
-    rows: list[tuple[str, str]] = []
-    for key, value in sorted(result.items()):
+# What a person calls each figure of a job's result. The API's keys are made for programs
+# (`learners.to_exchange`); the command line and the demo print these words, in this order.
+# A figure not named here still shows, under its key: nothing the service reports is hidden.
+SYNC_FIGURES: tuple[tuple[str, str], ...] = (
+    ("mode", "Learners read"),
+    ("mode_reason", "Why"),
+    ("dry_run", "Dry run (nothing written)"),
+    ("reviews_read", "OneFile reviews read"),
+    ("learners.to_exchange", "Learners to look at"),
+    ("learners.considered", "Learners looked at"),
+    ("learners.exchanged", "Learners with a change written"),
+    ("learners.unchanged", "Learners already in step"),
+    ("learners.failed", "Learners that failed"),
+    ("picsweb.fields_written", "PICSWeb: fields written"),
+    ("picsweb.qualifications_updated", "PICSWeb: qualifications updated"),
+    ("picsweb.reviews_updated", "PICSWeb: reviews updated"),
+    ("picsweb.reviews_created", "PICSWeb: reviews added from OneFile"),
+    ("onefile.fields_written", "OneFile: fields written"),
+    ("onefile.learning_aims_updated", "OneFile: learning aims updated"),
+    ("onefile.reviews_uploaded", "OneFile: reviews uploaded"),
+    ("onefile.reviews_due_for_upload", "OneFile: reviews a real run would upload"),
+    ("onefile.learning_aims_gone", "OneFile: linked learning aims no longer there"),
+    ("onefile.reviews_gone", "OneFile: linked reviews no longer there (B12)"),
+    ("onefile.reviews_without_officer", "OneFile: reviews left out (no officer)"),
+    ("onefile.users_confirmed", "OneFile: learners checked one by one"),
+    ("onefile.gets", "OneFile: records read one by one"),
+    ("onefile.calls", "OneFile calls made by the service"),
+)
+ENROL_FIGURES: tuple[tuple[str, str], ...] = (
+    ("onefile_user_id", "OneFile learner id"),
+    ("resumed", "Continued an earlier attempt"),
+    ("created.learner", "OneFile: learner created"),
+    ("linked.learner", "OneFile: learner found and linked"),
+    ("created.officers", "OneFile: officers created"),
+    ("linked.officers", "OneFile: officers found and linked"),
+    ("created.placements", "OneFile: employers created"),
+    ("linked.placements", "OneFile: employers found and linked"),
+    ("created.learning_aims", "OneFile: learning aims created"),
+    ("linked.learning_aims", "OneFile: learning aims found and linked"),
+    ("created.reviews", "OneFile: reviews uploaded"),
+    ("linked.reviews", "OneFile: reviews found and linked"),
+    ("skipped.reviews_not_eligible", "Reviews not uploaded: not due (rule A8)"),
+    ("skipped.reviews_without_officer", "Reviews not uploaded: no officer"),
+    ("skipped.qualifications_not_in_onefile", "Qualifications OneFile has no standard for"),
+    ("onefile_gets", "OneFile: records read one by one"),
+    ("onefile_calls", "OneFile calls made by the service"),
+)
+# Lists of ids, for programs (GET /jobs/{id} has them); the tables count or leave them out.
+ID_LISTS = frozenset(
+    {
+        "officer_ids",
+        "organisation_id",
+        "learning_aims",
+        "reviews",
+        "changes",
+        "onefile.learning_aims_gone_list",
+        "onefile.reviews_gone_list",
+    }
+)
+VALUE_WORDS: dict[str, dict[str, str]] = {
+    "mode": {
+        "full": "every enrolled learner",
+        "incremental": "only learners changed on either side",
+    },
+    "mode_reason": {
+        "requested": "asked for by the caller",
+        "no_previous_full": "no full run had finished yet",
+        "full_due": "the last full run is older than FULL_SYNC_EVERY_DAYS",
+        "full_recent": "the last full run is recent: changes only",
+        "resumed": "a resumed run keeps its first mode",
+    },
+    "reviews_read": {
+        "centre": "one search for the whole centre",
+        "per_learner": "learner by learner",
+    },
+}
+
+
+def flatten(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A job's result as {`a.b`: value}: nested figures by their dotted path."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += flatten(value, name + ".")
-        elif isinstance(value, list):
-            rows.append((name, f"{len(value)} items"))
+        if isinstance(value, dict) and name not in ID_LISTS:
+            out.update(flatten(value, name + "."))
         else:
-            rows.append((name, str(value)))
+            out[name] = value
+    return out
+
+
+def _words(path: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return f"{len(value):,}"
+    if isinstance(value, int):
+        return f"{value:,}" if path.endswith(("calls", "gets")) or value >= 10_000 else str(value)
+    return VALUE_WORDS.get(path, {}).get(str(value), str(value))
+
+
+def figure_rows(
+    result: dict[str, Any], figures: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    """(what a person calls it, its value) for every figure of `result`: the named ones in
+    `figures`' order, then any other under its key; id lists left to GET /jobs/{id}."""
+    flat = flatten(result)
+    rows = [(name, _words(path, flat[path])) for path, name in figures if path in flat]
+    named = {path for path, _ in figures}
+    rows += [
+        (path, _words(path, value))
+        for path, value in sorted(flat.items())
+        if path not in named and path not in ID_LISTS
+    ]
     return rows
 
 
@@ -69,9 +170,12 @@ def job_table(job: dict[str, Any], title: str, extra: list[tuple[str, str]] | No
     table.add_column("value", justify="right")
     for name, value in extra or []:
         table.add_row(name, value)
-    for name, value in flatten(job.get("result") or {}):
+    result = job.get("result") or {}
+    figures = ENROL_FIGURES if job.get("kind") == "enrol" else SYNC_FIGURES
+    for name, value in figure_rows(result, figures):
         table.add_row(name, value)
-    table.add_row("failed learners", str(job.get("failure_count", 0)))
+    if "failed" not in result.get("learners", {}):
+        table.add_row("Learners that failed", str(job.get("failure_count", 0)))
     if job.get("error"):
         table.add_row("error", str(job["error"]))
     return table

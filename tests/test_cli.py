@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.db.target import parse_target
+from app.follow import SYNC_FIGURES, figure_rows
 from app.settings import Settings
 from devtools.loopback import serve_loopback as serve_http
 from devtools.simulator import SimulatorState
@@ -184,6 +185,10 @@ async def test_sync_follows_the_job_to_its_end(
         result = await asyncio.to_thread(invoke, ["sync", "--url", url, "--token", API_TOKEN])
         assert result.exit_code == 0, result.output
         assert "succeeded" in result.output
+        # The figures in words (app/follow.py), not the API's keys.
+        assert "Learners to look at" in result.output
+        assert "no full run had finished yet" in result.output
+        assert not re.search(r"learners\.to_exchange|mode_reason|reviews_read", result.output)
         # Without --full or --incremental the schedule decides; each flag is sent as said.
         for flag in ("--incremental", "--full"):
             result = await asyncio.to_thread(
@@ -223,6 +228,8 @@ async def test_enrol_shows_each_step_of_the_job(service_factory: ServiceFactory,
         )
         assert result.exit_code == 0, result.output
         assert re.search(r"enrol job \d+ .* 5/5", result.output), result.output
+        assert re.search(r"OneFile: learner created +│ +1", result.output), result.output
+        assert "created.learner" not in result.output and "officer_ids" not in result.output
         job_id = int(re.findall(r"enrol job (\d+)", result.output)[0])
         job = (await svc.api.get(f"/jobs/{job_id}")).json()
     assert job["status"] == "succeeded"
@@ -243,3 +250,26 @@ async def test_history_prints_what_the_enrolment_wrote(
         assert re.search(r"A6 .*picsweb.*learners.*onefile_user_id", result.output)
         unknown = await asyncio.to_thread(invoke, ["history", "999999", *args[2:]])
         assert_one_error_line(unknown, 1, "the service refused: 404")
+
+
+def test_figures_are_named_in_words_and_none_is_hidden() -> None:
+    """A figure the words do not know yet still shows under its key; id lists are left to
+    GET /jobs/{id}; values are words where the API's are codes."""
+    rows = dict(
+        figure_rows(
+            {
+                "mode": "incremental",
+                "learners": {"to_exchange": 3},
+                "onefile": {"calls": 12_345, "reviews_gone_list": [{"learner_id": 1}]},
+                "something_new": 7,
+                "changes": [{"learner_id": 1}],
+            },
+            SYNC_FIGURES,
+        )
+    )
+    assert rows == {
+        "Learners read": "only learners changed on either side",
+        "Learners to look at": "3",
+        "OneFile calls made by the service": "12,345",
+        "something_new": "7",
+    }

@@ -13,26 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-# (path in the sync job's result, what a person calls it); the table follows this order.
-SYNC_FIGURES: tuple[tuple[str, str], ...] = (
-    ("learners.to_exchange", "Learners to look at"),
-    ("learners.exchanged", "Learners with a change written"),
-    ("learners.unchanged", "Learners already in step"),
-    ("learners.failed", "Learners that failed"),
-    ("picsweb.fields_written", "PICSWeb: fields written"),
-    ("picsweb.qualifications_updated", "PICSWeb: qualifications updated"),
-    ("picsweb.reviews_updated", "PICSWeb: reviews updated"),
-    ("picsweb.reviews_created", "PICSWeb: reviews added from OneFile"),
-    ("onefile.fields_written", "OneFile: fields written"),
-    ("onefile.learning_aims_updated", "OneFile: learning aims updated"),
-    ("onefile.reviews_uploaded", "OneFile: reviews uploaded"),
-    ("onefile.learning_aims_gone", "OneFile: linked learning aims no longer there"),
-    ("onefile.reviews_without_officer", "OneFile: reviews left out (no officer)"),
-    ("onefile.users_confirmed", "OneFile: learners checked one by one"),
-    ("onefile.calls", "OneFile calls made by the service"),
-)
-MODES = {"full": "every enrolled learner", "incremental": "only learners changed on either side"}
-REVIEW_SOURCES = {"centre": "one search for the whole centre", "per_learner": "learner by learner"}
+from app.follow import SYNC_FIGURES, figure_rows
+
 ENROL_OUTCOMES = {
     "succeeded": "Enrolled in OneFile",
     "partial": "Enrolled, some records left out",
@@ -92,14 +74,9 @@ def sync_table(label: str, job: Mapping[str, Any], calls: int, seconds: float) -
     result: Mapping[str, Any] = job.get("result") or {}
     status = "finished" if job["status"] == "succeeded" else job["status"]
     table = _table(f"{label}: job {job['id']} {status} in {seconds:.1f} s")
-    if mode := result.get("mode"):
-        table.add_row("Learners read", MODES.get(mode, mode))
-    if source := result.get("reviews_read"):
-        table.add_row("OneFile reviews read", REVIEW_SOURCES.get(source, source))
-    for path, name in SYNC_FIGURES:
-        value = _dig(result, path)
-        if value is not None:
-            table.add_row(name, f"{value:,}" if isinstance(value, int) else str(value))
+    # The service's own words for its figures (app/follow.py), as `onefile-sync sync` prints them.
+    for name, value in figure_rows(dict(result), SYNC_FIGURES):
+        table.add_row(name, value)
     looked_at = _dig(result, "learners.to_exchange") or 0
     per = f"{calls / looked_at:.2f}" if looked_at else "none needed"
     table.add_row("OneFile calls per learner looked at", per)
