@@ -142,8 +142,8 @@ def _words(path: str, value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return f"{len(value):,}"
-    if isinstance(value, int):
-        return f"{value:,}" if path.endswith(("calls", "gets")) or value >= 10_000 else str(value)
+    if isinstance(value, int):  # counts get thousands separators, ids never do
+        return str(value) if path.endswith("_id") else f"{value:,}"
     return VALUE_WORDS.get(path, {}).get(str(value), str(value))
 
 

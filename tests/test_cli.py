@@ -259,6 +259,7 @@ def test_figures_are_named_in_words_and_none_is_hidden() -> None:
         figure_rows(
             {
                 "mode": "incremental",
+                "onefile_user_id": 10_003,
                 "learners": {"to_exchange": 3},
                 "onefile": {"calls": 12_345, "reviews_gone_list": [{"learner_id": 1}]},
                 "something_new": 7,
@@ -269,6 +270,7 @@ def test_figures_are_named_in_words_and_none_is_hidden() -> None:
     )
     assert rows == {
         "Learners read": "only learners changed on either side",
+        "onefile_user_id": "10003",
         "Learners to look at": "3",
         "OneFile calls made by the service": "12,345",
         "something_new": "7",
