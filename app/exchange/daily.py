@@ -5,7 +5,7 @@ batches through `learner_concurrency` consumers, each learner through the learne
 (learner_pipeline.py):
 
     detect ─► pending rows (onefile_sync.exchange_state) ─► batches of 500 (3 SQL reads)
-        ─► per learner: read OneFile ─► plan (pure) ─► apply
+        ─► per learner: read OneFile ─► plan (pure, uploads included) ─► apply
 
 A refresh streams the learners it was given the same way. This module is the glue: the stream,
 a learner's failure (B9), the job's counts, the dry run's description and the job's result.
@@ -218,7 +218,7 @@ class _Run:
         c.onefile_fields += plan.onefile_fields
         c.qualifications_updated += len(plan.qualification_updates)
         c.learning_aims_updated += len(plan.aim_updates)
-        c.reviews_updated += len(plan.review_updates)
+        c.reviews_updated += plan.reviews_updated
         c.reviews_created += len(plan.review_creates)
         c.reviews_uploaded += uploaded
 

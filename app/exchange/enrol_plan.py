@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.exchange.due_reviews import review_is_due
+from app.exchange.due_reviews import review_is_due, review_officer
 from app.onefile import records
 from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
 from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
@@ -43,11 +43,6 @@ def choose_employer(placements: Iterable[Placement]) -> Placement | None:
 
 
 # ---- A4: officers -----------------------------------------------------------------------
-
-
-def review_officer(review: Review, main_officer_id: int | None) -> int | None:
-    """The review's assessor: its officer, else the learner's main officer (A8)."""
-    return review.officer_id if review.officer_id is not None else main_officer_id
 
 
 def officers_to_upload(

@@ -1,9 +1,9 @@
-"""One learner's daily exchange (rules B1–B12): read, plan, apply.
+"""One learner's daily exchange (rules B1–B12): read, plan, apply — each once.
 
-    the learner's PICSWeb rows (read by the job in batches, exchange_repo.load)
-      ─► OneFile: its linked learning aims, its reviews (per learner, or the centre's cache)
-      ─► merge.plan_learner (pure)
-      ─► OneFile aim updates (B2) ─► review uploads (B4, uploads.py) ─► apply.apply_learner
+    read:  the learner's PICSWeb rows (read by the job in batches, exchange_repo.load)
+           OneFile: its linked learning aims, its reviews (per learner, or the centre's cache)
+    plan:  merge.plan_learner (pure): both sides' writes and the reviews to upload (B4)
+    apply: apply.apply_learner: aim updates (B2), uploads (B4), one PICSWeb transaction
 
 What the job counts and reports of each learner is filled into a `LearnerOutcome` as it
 happens, so that a learner that fails half-way still reports what it found (B12's gone reviews).
@@ -15,17 +15,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.exchange.apply import apply_learner
+from app.exchange.apply import Applicator, apply_learner
 from app.exchange.centre_reviews import Batch, ReviewSource
 from app.exchange.deps import ExchangeDeps
 from app.exchange.due_reviews import review_is_due
 from app.exchange.merge import LearnerPlan, plan_learner
-from app.exchange.recording import Cause
-from app.exchange.uploads import OfficerLinker, upload_due_reviews
+from app.exchange.uploads import OfficerLinker
 from app.onefile import records
 from app.picsweb.exchange_repo import ExchangeRepo, LearnerRows, ReviewAlreadyLinked
 from app.picsweb.rows import Review
-from app.store.history import HistoryStore, fields_written
+from app.store.history import HistoryStore
 from app.store.service_store import ServiceStore
 
 log = logging.getLogger("app.exchange")
@@ -70,11 +69,15 @@ class LearnerPipeline:
         self.job_id = job_id
         self.dry_run = dry_run
         self.officers: dict[int, int] = {}  # OneFile user id → officer id (B7)
-        self.officer_linker = OfficerLinker(deps)
+        self.assessors: dict[int, int] = {}  # officer id → OneFile user id (B4's uploads)
+        self.applicator = Applicator(
+            deps, repo, store, history, OfficerLinker(deps), self.assessors
+        )
 
     async def start(self) -> None:
-        """Read what every learner of the job shares: the officers' links (B7)."""
+        """Read what every learner of the job shares: the officers' links (B7, B4)."""
         self.officers = await self.repo.officer_links()
+        self.assessors.update({o: u for u, o in self.officers.items()})
 
     async def exchange(self, data: LearnerRows, batch: Batch, out: LearnerOutcome) -> None:
         lr = data.learner
@@ -101,54 +104,39 @@ class LearnerPipeline:
             reviews = await onefile.with_details(reviews)
             check_owner(user_id, reviews)
         await self._reviews_gone(lr.id, data.reviews, reviews, out, confirm=centre)
-        plan = plan_learner(data.qualifications, data.reviews, self.officers, aims, reviews)
         now = self.deps.now()  # A8: due when planned to start after this moment
         out.due = [r.id for r in data.reviews if review_is_due(r, now)]
+        held = await self._held_elsewhere(data.reviews, reviews) if out.due else set()
+        plan = plan_learner(
+            data.qualifications,
+            data.reviews,
+            self.officers,
+            aims,
+            reviews,
+            main_officer_id=lr.main_officer_id,
+            now=now,
+            held_elsewhere=held,
+        )
         out.considered = True
         out.plan = plan
         if self.dry_run:
             await self.store.learner_dry_run_done(lr.id, self.job_id)
             return
-        for update in plan.aim_updates:  # B2: the aim as read, with the fields that change
-            assert update.aim is not None
-            await onefile.update_learning_aim(update.aim, update.new_values)
-            await self.history.record_now(
-                fields_written(
-                    lr.id, self.job_id, "onefile", "learning_aims", update.aim_id,
-                    update.changes, "B2",
-                )
-            )  # fmt: skip
-        seen_at = data.seen_at
-        if out.due:  # B4, exactly as A8 (uploads.py); it links each review as OneFile answers
-            report = await upload_due_reviews(
-                self.deps,
-                self.officer_linker,
-                lr.id,
-                user_id,
-                lr.main_officer_id,
-                now,
-                existing_onefile_reviews=list(reviews),
-                cause=Cause(lr.id, self.job_id, "B4"),
-            )
-            out.uploaded = len(report.created) + len(report.linked)
-            out.without_officer = len(report.without_officer)
-            # Read both sides' reviews again so B5–B8 already cover the uploaded ones and the
-            # next run finds nothing to do (B10).
-            fresh = (await self.repo.load([lr]))[0]
-            seen_at = fresh.seen_at
-            reviews = await onefile.reviews_of_learner(user_id)
-            await self._learn_officers(reviews)
-            again = plan_learner(fresh.qualifications, fresh.reviews, self.officers, aims, reviews)
-            plan = LearnerPlan(
-                plan.qualification_updates,
-                plan.aim_updates,
-                again.review_updates,
-                again.review_creates,
-            )
-            out.plan = plan
-        await apply_learner(
-            self.deps.pool, self.repo, self.store, self.history, lr.id, plan, seen_at, self.job_id
-        )
+        out.without_officer = len(plan.reviews_without_officer)
+        out.plan = await apply_learner(self.applicator, lr, plan, data.seen_at, self.job_id)
+        out.uploaded = len(out.plan.review_uploads)
+        if out.uploaded:  # an upload may have linked an officer (A4): B7 knows it from now on
+            for officer_id, onefile_id in self.assessors.items():
+                self.officers.setdefault(onefile_id, officer_id)
+
+    async def _held_elsewhere(
+        self, ours: Sequence[Review], theirs: Sequence[records.Review]
+    ) -> set[int]:
+        """Those of the learner's OneFile reviews linked to none of its PICSWeb reviews that a
+        PICSWeb review of another learner holds: no due review is linked to one (B4)."""
+        linked = {r.onefile_review_id for r in ours if r.onefile_review_id is not None}
+        loose = {r.id for r in theirs if r.scheduled_for is not None and r.id not in linked}
+        return await self.repo.reviews_held(loose) if loose else set()
 
     def _aim_gone(self, learner_id: int, lq_id: int, aim_id: int, out: LearnerOutcome) -> None:
         """A linked aim OneFile no longer has: its qualification is left alone (B3) and the
@@ -189,12 +177,6 @@ class LearnerPipeline:
                 "linked review not in OneFile",
                 extra={"job_id": self.job_id, "learner_id": learner_id, "review_id": review.id},
             )
-
-    async def _learn_officers(self, reviews: Sequence[records.Review]) -> None:
-        """Officers linked since the job started (an upload may create one, A8) → B7 knows them."""
-        unknown = {r.assessor_id for r in reviews if r.assessor_id is not None} - set(self.officers)
-        if unknown:
-            self.officers.update(await self.repo.officer_links(unknown))
 
 
 def check_owner(user_id: int, reviews: Sequence[records.Review]) -> None:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
-from app.exchange.due_reviews import review_times
+from app.exchange.due_reviews import ReviewUpload, review_officer, review_times
 from app.exchange.recording import Cause, write_recorded
 from app.onefile import records
 from app.onefile.drafts import ReviewDraft
@@ -302,7 +302,7 @@ async def upload_due_reviews(
         existing = await _learner_reviews(deps, onefile_learner_id)
     free = await _free_reviews(repo, existing)
     for review in due:
-        officer_id = plan.review_officer(review, main_officer_id)
+        officer_id = review_officer(review, main_officer_id)
         if officer_id is None:
             report.without_officer.append(review.id)
             continue
@@ -333,3 +333,79 @@ async def upload_due_reviews(
             continue
         (report.created if created else report.linked)[review.id] = found
     return report
+
+
+# A review's link written on the caller's transaction → when it was written (the row's new
+# updated_at), None when the review was linked meanwhile.
+ReviewLink = Callable[[Conn, int, int], Awaitable[dt.datetime | None]]
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A planned upload carried out: the OneFile review now linked, and when the link was
+    written."""
+
+    upload: ReviewUpload
+    onefile_id: int
+    created: bool  # False: a review left by a crash (planned, or found after an ambiguity)
+    linked_at: dt.datetime
+
+
+async def upload_reviews(
+    deps: ExchangeDeps,
+    officers: OfficerLinker,
+    link: ReviewLink,
+    onefile_learner_id: int,
+    uploads: Sequence[ReviewUpload],
+    assessors: MutableMapping[int, int],
+    *,
+    cause: Cause,
+) -> list[Uploaded]:
+    """Carry out a plan's uploads (A8, B4), in order; each link is stored, with its history,
+    the moment OneFile answers, so a crash never loses one (the next plan finds the review by
+    its start and links it). `assessors`: officer id → OneFile user id where known; an
+    officer not in it is linked or uploaded first (A4, A5), then added to it."""
+    repo = EnrolmentRepo(deps.pool)
+    history = HistoryStore(deps.pool)
+    done: list[Uploaded] = []
+    for upload in uploads:
+        visit_id: int | None = None
+        if upload.found is not None:
+            onefile_id = upload.found
+        else:
+            assessor_id = assessors.get(upload.officer_id)
+            if assessor_id is None:
+                assessor_id = await officers.ensure(upload.officer_id, cause)
+                assessors[upload.officer_id] = assessor_id
+            draft = plan.review_draft(
+                learner_id=onefile_learner_id,
+                assessor_id=assessor_id,
+                start=upload.start,
+                end=upload.end,
+            )
+            onefile_id, visit_id = await _create_review(deps, repo, draft)
+        created = visit_id is not None
+        entries = cause.link(
+            "reviews", upload.review_id, "onefile_review_id", onefile_id,
+            created_as="reviews" if created else None,
+        )  # fmt: skip
+        if visit_id is not None:
+            entries.insert(0, cause.created("visits", visit_id))
+        written: list[dt.datetime] = []
+
+        async def write(
+            conn: Conn,
+            review_id: int = upload.review_id,
+            to: int = onefile_id,
+            written: list[dt.datetime] = written,
+        ) -> bool:
+            at = await link(conn, review_id, to)
+            if at is not None:
+                written.append(at)
+            return at is not None
+
+        if not await write_recorded(deps.pool, history, write, entries):
+            log.warning("review linked meanwhile", extra={"review_id": upload.review_id})
+            continue
+        done.append(Uploaded(upload, onefile_id, created, written[0]))
+    return done
