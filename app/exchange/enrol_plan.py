@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.exchange.due_reviews import review_is_due, review_officer
@@ -178,3 +179,42 @@ def review_draft(
 ) -> ReviewDraft:
     """A review to upload: a Visit and a Review from `start` to `end` (A8)."""
     return ReviewDraft(learner_id=learner_id, assessor_id=assessor_id, start=start, end=end)
+
+
+# ---- the whole enrolment ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentPlan:
+    """What an enrolment uploads, decided from the learner's PICSWeb rows (read once) before
+    OneFile is called; enrol.py carries it out, step by step and resumably."""
+
+    main_officer_id: int  # A4: the learner's default assessor
+    employer: Placement  # A3
+    qualifications: list[LearnerQualification]  # A7: those available in OneFile
+    qualifications_skipped: list[int]  # A7: the others
+    due_reviews: list[Review]  # A8
+    reviews_not_eligible: int  # unlinked reviews A8 does not upload
+
+
+def plan_enrolment(
+    learner: Learner,
+    placements: Iterable[Placement],
+    qualifications: Iterable[LearnerQualification],
+    reviews: Iterable[Review],
+    now: dt.datetime,
+) -> EnrolmentPlan:
+    """The enrolment of a learner that passed A1 (a main officer, a placement)."""
+    assert learner.main_officer_id is not None  # A1
+    employer = choose_employer(placements)
+    assert employer is not None  # A1
+    uploadable, skipped = split_qualifications(qualifications)
+    due, not_eligible = reviews_to_upload(reviews, now)
+    return EnrolmentPlan(
+        main_officer_id=learner.main_officer_id,
+        employer=employer,
+        qualifications=uploadable,
+        qualifications_skipped=skipped,
+        due_reviews=due,
+        reviews_not_eligible=not_eligible,
+    )
