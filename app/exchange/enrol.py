@@ -1,14 +1,21 @@
 """Enrolment ("learner upload", rules A1–A9): one PICSWeb learner becomes a OneFile learner.
 
-Steps, each resumable: mark the enrolment in progress → main officer (A4) → employer (A3) →
-the learner (A6) → qualifications (A7) → due reviews (A8) → mark it finished. Every OneFile id
-is stored the moment OneFile answers, in a short write of its own; a rerun after a crash or a
-OneFile fault checks what is linked and continues from there without duplicating (A2, A5).
-The job result lists what was created, found and skipped as ids and counts, never personal data.
+Read, plan, apply. Read: the learner's PICSWeb rows, each once — the learner, its placements,
+qualifications and reviews, every officer A4 may upload, the employer's organisation (A3).
+Plan: A1 checked on those rows, then enrol_plan.plan_enrolment (pure). Apply, each step
+resumable: mark the enrolment in progress → main officer (A4) → employer (A3) → the learner
+(A6) → qualifications (A7) → due reviews (A8, uploads.upload_reviews) → mark it finished.
+Every OneFile id is stored the moment OneFile answers, in a short write of its own; a rerun
+after a crash or a OneFile fault checks what is linked and continues from there without
+duplicating (A2, A5). An officer or organisation not linked yet is read again only under its
+advisory lock, where another process may have linked it (uploads.py). The job result lists
+what was created, found and skipped as ids and counts, never personal data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +23,7 @@ from typing import Any
 from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
+from app.exchange.due_reviews import plan_uploads
 from app.exchange.eligibility import enrolment_problems
 from app.exchange.recording import Cause, write_recorded
 from app.exchange.uploads import (
@@ -24,7 +32,7 @@ from app.exchange.uploads import (
     Link,
     OfficerLinker,
     PlacementLinker,
-    upload_due_reviews,
+    upload_reviews,
 )
 from app.jobs.models import Job, Outcome
 from app.jobs.worker import Handler, JobContext
@@ -33,8 +41,15 @@ from app.onefile import records
 from app.onefile.errors import OneFileAmbiguous, OneFileError
 from app.onefile.transport import CallTally, counting_calls
 from app.picsweb.enrolment_repo import EnrolmentRepo
-from app.picsweb.lookup import EnrolmentFacts, officer_contacts
-from app.picsweb.rows import Learner, LearnerQualification, Placement
+from app.picsweb.lookup import EnrolmentFacts, OfficerContact
+from app.picsweb.rows import (
+    Learner,
+    LearnerQualification,
+    Officer,
+    Organisation,
+    Placement,
+    Review,
+)
 from app.store.history import HistoryStore, fields_written
 from app.store.service_store import ServiceStore
 
@@ -42,6 +57,38 @@ log = logging.getLogger("app.exchange")
 
 # Progress as the job reports it: officers and employer, learner, qualifications, reviews, done.
 ENROL_STEPS = 5
+
+
+@dataclass
+class _Rows:
+    """One learner's PICSWeb rows, read once for its enrolment. `officers` follows the links
+    this enrolment writes, so that no officer is read again once linked."""
+
+    learner: Learner
+    placements: list[Placement]
+    qualifications: list[LearnerQualification]
+    reviews: list[Review]
+    officers: dict[int, Officer]  # every officer A4 may upload, by id
+    employer: Organisation | None  # A3's, when the learner has a placement
+
+    def facts(self) -> EnrolmentFacts:
+        """What rule A1 reads, as the API's check reads it (officers' emails included)."""
+        lr = self.learner
+        return EnrolmentFacts(
+            learner_id=lr.id,
+            onefile_user_id=lr.onefile_user_id,
+            email=lr.email,
+            uln=lr.uln,
+            main_officer_id=lr.main_officer_id,
+            main_officer_found=lr.main_officer_id in self.officers,
+            has_placement=bool(self.placements),
+            qualifications=self.qualifications,
+            reviews=self.reviews,
+            officers={
+                o.id: OfficerContact(o.id, o.onefile_user_id is not None, o.email)
+                for o in self.officers.values()
+            },
+        )
 
 
 @dataclass
@@ -138,36 +185,39 @@ class Enrolment:
         return outcome
 
     async def _enrol(self, job: Job, learner_id: int, report: _Report, ctx: JobContext) -> Outcome:
-        repo, deps = self._repo, self._deps
-        learner = await repo.learner(learner_id)
+        deps = self._deps
+        learner = await self._repo.learner(learner_id)
         if learner is None:
             return Outcome("failed", error=f"learner {learner_id} does not exist")
         status = (await self._store.enrolment_statuses([learner_id])).get(learner_id)
         if learner.onefile_user_id is not None and status != "in_progress":
             return Outcome(
                 "succeeded",
-                result={"onefile_user_id": learner.onefile_user_id, "already_enrolled": True},
+                result={
+                    "onefile_user_id": learner.onefile_user_id,
+                    "already_enrolled": True,
+                },
             )
-        placements = await repo.placements(learner_id)
+        rows = await self._read(learner)
         now = deps.now()  # the moment A8 measures "in the future" against
-        problems = enrolment_problems(await self._facts(learner, placements), now)
+        problems = enrolment_problems(rows.facts(), now)
         if problems:  # A1 is checked by the API too; the data may have changed since
             return Outcome(
                 "failed",
                 error=f"learner {learner_id} cannot be enrolled: "
                 + "; ".join(p.message for p in problems),
             )
+        todo = plan.plan_enrolment(learner, rows.placements, rows.qualifications, rows.reviews, now)
         previous = await self._store.start_enrolment(learner_id, job.id)
         report.resumed = previous is not None
-        assert learner.main_officer_id is not None  # enrolment_problems checked it
         await ctx.progress(0, ENROL_STEPS, force=True)
 
         # A4: the main officer (the learner's default assessor); A3: the employer.
-        main = await self._officer(learner.main_officer_id, report)
-        employer = plan.choose_employer(placements)
-        assert employer is not None  # enrolment_problems checked there is a placement
-        report.organisation_id = employer.organisation_id
-        placement = await self.placements.link(employer.organisation_id, report.cause("A3"))
+        main = await self._officer(todo.main_officer_id, rows, report)
+        report.organisation_id = todo.employer.organisation_id
+        if rows.employer is None:
+            raise ExchangeStepError(f"organisation {todo.employer.organisation_id} does not exist")
+        placement = await self.placements.link(rows.employer, report.cause("A3"))
         report.count("placements", placement)
         await ctx.progress(1, ENROL_STEPS, force=True)
 
@@ -179,61 +229,102 @@ class Enrolment:
         await ctx.progress(2, ENROL_STEPS, force=True)
 
         # A7: qualifications. A learner created just now has no aims or reviews to look for.
-        await self._qualifications(learner_id, user_id, fresh=fresh, report=report)
+        report.qualifications_not_in_onefile = todo.qualifications_skipped
+        await self._qualifications(todo.qualifications, user_id, rows, fresh=fresh, report=report)
         await ctx.progress(3, ENROL_STEPS, force=True)
 
         # A8: reviews; their officers first, so that each is counted in this report (A4).
-        due, _ = plan.reviews_to_upload(await repo.reviews(learner_id), now)
-        for officer_id in plan.officers_to_upload(learner.main_officer_id, [], due):
-            await self._officer(officer_id, report)
-        reviews = await upload_due_reviews(
-            deps,
-            self.officers,
-            learner_id,
-            user_id,
-            learner.main_officer_id,
-            now,
-            existing_onefile_reviews=[] if fresh else None,
-            cause=report.cause("A8"),
-        )
-        report.created["reviews"] += len(reviews.created)
-        report.linked["reviews"] += len(reviews.linked)
-        report.reviews = {str(k): v for k, v in {**reviews.linked, **reviews.created}.items()}
-        report.reviews_not_eligible = reviews.not_eligible
-        report.reviews_without_officer = reviews.without_officer
+        for officer_id in plan.officers_to_upload(todo.main_officer_id, [], todo.due_reviews):
+            await self._officer(officer_id, rows, report)
+        report.reviews_not_eligible = todo.reviews_not_eligible
+        if todo.due_reviews:
+            await self._reviews(
+                todo.main_officer_id, user_id, rows, now, fresh=fresh, report=report
+            )
         await ctx.progress(4, ENROL_STEPS, force=True)
 
         await self._store.finish_enrolment(learner_id, user_id, report.as_dict())
         await ctx.progress(ENROL_STEPS, ENROL_STEPS, force=True)
         log.info(
             "learner enrolled",
-            extra={"job_id": job.id, "learner_id": learner_id, "onefile_user_id": user_id},
+            extra={
+                "job_id": job.id,
+                "learner_id": learner_id,
+                "onefile_user_id": user_id,
+            },
         )
         return Outcome("succeeded", result=report.as_dict())
 
-    async def _facts(self, learner: Learner, placements: list[Placement]) -> EnrolmentFacts:
-        """What rule A1 reads, as the API's check reads it (officers' emails included)."""
+    async def _read(self, learner: Learner) -> _Rows:
+        """The learner's other PICSWeb rows, each read once (five statements)."""
         repo = self._repo
-        main_officer = (
-            await repo.officer(learner.main_officer_id)
-            if learner.main_officer_id is not None
-            else None
-        )
-        return EnrolmentFacts(
-            learner_id=learner.id,
-            onefile_user_id=learner.onefile_user_id,
-            email=learner.email,
-            uln=learner.uln,
-            main_officer_id=learner.main_officer_id,
-            main_officer_found=main_officer is not None,
-            has_placement=bool(placements),
+        placements = await repo.placements(learner.id)
+        employer = plan.choose_employer(placements)  # A3
+        return _Rows(
+            learner=learner,
+            placements=placements,
             qualifications=await repo.learner_qualifications(learner.id),
             reviews=await repo.reviews(learner.id),
-            officers=await officer_contacts(self._deps.pool, learner.id),
+            officers=await repo.officers_of_learner(learner.id),
+            employer=(
+                await repo.organisation(employer.organisation_id) if employer is not None else None
+            ),
         )
 
-    async def _officer(self, officer_id: int, report: _Report) -> int:
-        link = await self.officers.link(officer_id, report.cause("A4"))
+    async def _reviews(
+        self,
+        main_officer_id: int,
+        user_id: int,
+        rows: _Rows,
+        now: dt.datetime,
+        *,
+        fresh: bool,
+        report: _Report,
+    ) -> None:
+        """A8: the due reviews uploaded. A review created before a crash is found among the
+        learner's OneFile reviews by its start and linked instead (none for a new learner)."""
+        existing = (
+            [] if fresh else await self._deps.onefile.reviews_of_learner(user_id, detailed=False)
+        )
+        ours = {r.onefile_review_id for r in rows.reviews if r.onefile_review_id is not None}
+        loose = [r.id for r in existing if r.scheduled_for is not None and r.id not in ours]
+        held = await self._repo.linked_review_ids(loose)
+        uploads, without_officer = plan_uploads(
+            rows.reviews,
+            existing,
+            main_officer_id=main_officer_id,
+            now=now,
+            held_elsewhere=held,
+        )
+        assessors = {o.id: o.onefile_user_id for o in rows.officers.values() if o.onefile_user_id}
+
+        async def link(conn: Conn, review_id: int, onefile_id: int) -> dt.datetime | None:
+            return await self._repo.link_review(review_id, onefile_id, conn)
+
+        done = await upload_reviews(
+            self._deps,
+            self.officers,
+            link,
+            user_id,
+            uploads,
+            assessors,
+            cause=report.cause("A8"),
+        )
+        created = {u.upload.review_id: u.onefile_id for u in done if u.created}
+        linked = {u.upload.review_id: u.onefile_id for u in done if not u.created}
+        report.created["reviews"] += len(created)
+        report.linked["reviews"] += len(linked)
+        report.reviews = {str(k): v for k, v in {**linked, **created}.items()}
+        report.reviews_without_officer = without_officer
+
+    async def _officer(self, officer_id: int, rows: _Rows, report: _Report) -> int:
+        """A4: the officer's OneFile id, linked or uploaded first; the row read for this
+        enrolment follows the link."""
+        officer = rows.officers.get(officer_id)
+        if officer is None:  # read with the learner's rows unless deleted since
+            raise ExchangeStepError(f"officer {officer_id} does not exist")
+        link = await self.officers.link(officer, report.cause("A4"))
+        rows.officers[officer_id] = dataclasses.replace(officer, onefile_user_id=link.onefile_id)
         if officer_id not in report.officer_ids:
             report.officer_ids.append(officer_id)
             report.count("officers", link)
@@ -312,21 +403,23 @@ class Enrolment:
         return await self._deps.onefile.learning_aims_of(user_id)
 
     async def _qualifications(
-        self, learner_id: int, user_id: int, *, fresh: bool, report: _Report
+        self,
+        uploadable: list[LearnerQualification],
+        user_id: int,
+        rows: _Rows,
+        *,
+        fresh: bool,
+        report: _Report,
     ) -> None:
-        deps, repo = self._deps, self._repo
-        uploadable, skipped = plan.split_qualifications(
-            await repo.learner_qualifications(learner_id)
-        )
-        report.qualifications_not_in_onefile = skipped
+        deps = self._deps
+        learner_id = rows.learner.id
         if not uploadable:
             return
         # One search of the learner's aims, unless the learner is new: then there are none.
         aims = [] if fresh else await self._aims(user_id)
         by_id = {a.id: a for a in aims}
-        free = plan.reusable_aims(
-            aims, [lq.onefile_learning_aim_id for lq in uploadable if lq.onefile_learning_aim_id]
-        )
+        linked = [lq.onefile_learning_aim_id for lq in uploadable if lq.onefile_learning_aim_id]
+        free = plan.reusable_aims(aims, linked)
         for lq in uploadable:
             assert lq.onefile_standard_id is not None
             aim_id = lq.onefile_learning_aim_id
@@ -339,7 +432,8 @@ class Enrolment:
                     await self._link_aim(lq.id, aim_id, report, created=False)
                     report.linked["learning_aims"] += 1
                 else:
-                    aim_id, current = await self._assign(learner_id, lq, user_id, report)
+                    aim_id, current = await self._assign(lq, user_id, linked, report)
+                linked.append(aim_id)
             report.learning_aims[str(lq.id)] = aim_id
             if current is None and aim_id in by_id:
                 current = by_id[aim_id]
@@ -362,7 +456,7 @@ class Enrolment:
                     )
                 )  # fmt: skip
             if lq.assessor_officer_id is not None:
-                assessor = await self._officer(lq.assessor_officer_id, report)
+                assessor = await self._officer(lq.assessor_officer_id, rows, report)
                 if (
                     current is None
                     or not current.has("lead_assessor_id")  # a thin row: assigning costs no more
@@ -384,21 +478,16 @@ class Enrolment:
                     )  # fmt: skip
 
     async def _assign(
-        self, learner_id: int, lq: LearnerQualification, user_id: int, report: _Report
+        self, lq: LearnerQualification, user_id: int, linked: list[int], report: _Report
     ) -> tuple[int, records.LearningAim | None]:
-        """Assign the standard; (new aim id, the aim when it was found after an ambiguity)."""
+        """Assign the standard; (new aim id, the aim when it was found after an ambiguity).
+        `linked`: the aims the learner's qualifications hold, this enrolment's links included."""
         assert lq.onefile_standard_id is not None
-        repo = self._repo
         for _ in range(CREATE_ROUNDS):
             try:
                 aim_id = await self._deps.onefile.assign_standard(lq.onefile_standard_id, user_id)
             except OneFileAmbiguous:
                 aims = await self._aims(user_id)
-                linked = [
-                    x.onefile_learning_aim_id
-                    for x in await repo.learner_qualifications(learner_id)
-                    if x.onefile_learning_aim_id is not None
-                ]
                 found = plan.reusable_aims(aims, linked).get(lq.onefile_standard_id)
                 if found:
                     await self._link_aim(lq.id, found[0].id, report, created=False)

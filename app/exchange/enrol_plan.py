@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from app.exchange.due_reviews import review_is_due
+from app.exchange.due_reviews import review_is_due, review_officer
 from app.onefile import records
 from app.onefile.drafts import AssessorDraft, LearnerDraft, ReviewDraft
 from app.picsweb.rows import Learner, LearnerQualification, Officer, Placement, Review
@@ -43,11 +44,6 @@ def choose_employer(placements: Iterable[Placement]) -> Placement | None:
 
 
 # ---- A4: officers -----------------------------------------------------------------------
-
-
-def review_officer(review: Review, main_officer_id: int | None) -> int | None:
-    """The review's assessor: its officer, else the learner's main officer (A8)."""
-    return review.officer_id if review.officer_id is not None else main_officer_id
 
 
 def officers_to_upload(
@@ -183,3 +179,42 @@ def review_draft(
 ) -> ReviewDraft:
     """A review to upload: a Visit and a Review from `start` to `end` (A8)."""
     return ReviewDraft(learner_id=learner_id, assessor_id=assessor_id, start=start, end=end)
+
+
+# ---- the whole enrolment ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentPlan:
+    """What an enrolment uploads, decided from the learner's PICSWeb rows (read once) before
+    OneFile is called; enrol.py carries it out, step by step and resumably."""
+
+    main_officer_id: int  # A4: the learner's default assessor
+    employer: Placement  # A3
+    qualifications: list[LearnerQualification]  # A7: those available in OneFile
+    qualifications_skipped: list[int]  # A7: the others
+    due_reviews: list[Review]  # A8
+    reviews_not_eligible: int  # unlinked reviews A8 does not upload
+
+
+def plan_enrolment(
+    learner: Learner,
+    placements: Iterable[Placement],
+    qualifications: Iterable[LearnerQualification],
+    reviews: Iterable[Review],
+    now: dt.datetime,
+) -> EnrolmentPlan:
+    """The enrolment of a learner that passed A1 (a main officer, a placement)."""
+    assert learner.main_officer_id is not None  # A1
+    employer = choose_employer(placements)
+    assert employer is not None  # A1
+    uploadable, skipped = split_qualifications(qualifications)
+    due, not_eligible = reviews_to_upload(reviews, now)
+    return EnrolmentPlan(
+        main_officer_id=learner.main_officer_id,
+        employer=employer,
+        qualifications=uploadable,
+        qualifications_skipped=skipped,
+        due_reviews=due,
+        reviews_not_eligible=not_eligible,
+    )

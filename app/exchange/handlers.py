@@ -7,9 +7,10 @@ that escapes a handler ending the job `failed` with OneFile's (redacted) message
 
 from __future__ import annotations
 
-from app.exchange.daily import LearnerLocks, make_refresh_handler, make_sync_handler
+from app.exchange.daily import make_refresh_handler, make_sync_handler
 from app.exchange.deps import ExchangeDeps
 from app.exchange.enrol import make_enrol_handler
+from app.exchange.learner_locks import LearnerLocks
 from app.jobs.models import PRIORITY_OF, Job, Outcome
 from app.jobs.worker import Handler, JobContext
 from app.onefile.errors import OneFileError

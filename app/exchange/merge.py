@@ -1,9 +1,11 @@
-"""The daily exchange's merge rules (B1, B2, B5–B8) as pure functions over plain data.
+"""The daily exchange's merge rules (B1, B2, B4–B8) as pure functions over plain data.
 
 `plan_learner` takes one learner's PICSWeb qualifications and reviews, the officer links and
 that learner's OneFile learning aims and reviews, and returns a `LearnerPlan`: every write on
-either side as field → (old, new). Nothing here does I/O, so a dry run shows exactly what a real
-run would write, and "no change → empty plan" (B10) is a property the tests check.
+either side as field → (old, new), and the reviews to upload (B4) with what B6–B8 will then
+write on them. Nothing here does I/O, so a dry run shows exactly what a real run would write,
+the apply step (apply.py) needs nothing re-read or re-planned after an upload, and "no change →
+empty plan" (B10) is a property the tests check.
 
 Dates derived from OneFile's UTC date-times are taken in UK local time (Europe/London), where
 PICSWeb's dates live. Date-only OneFile fields are already dates (records.py decodes them,
@@ -14,11 +16,17 @@ rules below leave such a field alone.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.exchange.due_reviews import ATTENDED_UNKNOWN, NORMAL_REVIEW, UK
+from app.exchange.due_reviews import (
+    ATTENDED_UNKNOWN,
+    NORMAL_REVIEW,
+    UK,
+    ReviewUpload,
+    plan_uploads,
+)
 from app.onefile import records
 from app.picsweb import rows
 
@@ -74,6 +82,11 @@ class LearnerPlan:
     aim_updates: list[AimUpdate] = field(default_factory=list)
     review_updates: list[RowUpdate] = field(default_factory=list)
     review_creates: list[ReviewCreate] = field(default_factory=list)
+    review_uploads: list[ReviewUpload] = field(default_factory=list)  # B4
+    # What B6–B8 then write on an uploaded review, as OneFile will read it (an uploaded review
+    # is not started; B7: its officer is the assessor), by PICSWeb review id.
+    upload_changes: dict[int, dict[str, Change]] = field(default_factory=dict)
+    reviews_without_officer: list[int] = field(default_factory=list)  # due, nobody to assess
 
     @property
     def empty(self) -> bool:
@@ -82,16 +95,32 @@ class LearnerPlan:
             or self.aim_updates
             or self.review_updates
             or self.review_creates
+            or self.review_uploads
         )
 
     @property
     def picsweb_fields(self) -> int:
-        """PICSWeb fields this plan writes (a created review counts its fields)."""
+        """PICSWeb fields this plan writes (a created review counts its fields; an uploaded
+        one, what B6–B8 change on it)."""
         return (
             sum(len(u.changes) for u in self.qualification_updates)
             + sum(len(u.changes) for u in self.review_updates)
             + sum(len(c.fields) for c in self.review_creates)
+            + sum(len(u.changes) for u in self.upload_updates())
         )
+
+    @property
+    def reviews_updated(self) -> int:
+        """PICSWeb reviews whose B6–B8 fields this plan changes (uploaded ones included)."""
+        return len(self.review_updates) + len(self.upload_updates())
+
+    def upload_updates(self) -> list[RowUpdate]:
+        """The uploaded reviews' B6–B8 changes, as updates of their rows."""
+        return [
+            RowUpdate(u.review_id, self.upload_changes[u.review_id])
+            for u in self.review_uploads
+            if self.upload_changes.get(u.review_id)
+        ]
 
     @property
     def onefile_fields(self) -> int:
@@ -104,7 +133,9 @@ class LearnerPlan:
                 "learner_qualifications": [
                     _row(u.id, u.changes) for u in self.qualification_updates
                 ],
-                "reviews": [_row(u.id, u.changes) for u in self.review_updates],
+                "reviews": [
+                    _row(u.id, u.changes) for u in [*self.review_updates, *self.upload_updates()]
+                ],
                 "new_reviews": [
                     {k: _json(v) for k, v in c.fields.items()} for c in self.review_creates
                 ],
@@ -234,17 +265,34 @@ def plan_reviews(
     return updates, creates
 
 
+def upload_state(
+    upload: ReviewUpload, found: records.Review | None, officer_of: Mapping[int, int]
+) -> dict[str, Any]:
+    """B6–B8 as they will read once the upload is done: those of the OneFile review it is
+    linked to (`found`), or those of a review just created, not started, assessed by its
+    officer."""
+    if found is not None:
+        return review_state(found, officer_of)
+    return {"attended": ATTENDED_UNKNOWN, "actual_date": None, "officer_id": upload.officer_id}
+
+
 def plan_learner(
     qualifications: Sequence[rows.LearnerQualification],
     reviews: Sequence[rows.Review],
     officer_of: Mapping[int, int],
     aims: Iterable[records.LearningAim],
     onefile_reviews: Iterable[records.Review],
+    *,
+    main_officer_id: int | None = None,
+    now: dt.datetime | None = None,
+    held_elsewhere: Collection[int] = (),
 ) -> LearnerPlan:
-    """Everything the exchange would write for one learner, on both sides (B1, B2, B5–B8).
+    """Everything the exchange would write for one learner, on both sides (B1, B2, B4–B8).
 
     Learning aims are matched to learner qualifications by `onefile_learning_aim_id`; an aim
-    without a counterpart, or a qualification without an aim, is left alone (B3).
+    without a counterpart, or a qualification without an aim, is left alone (B3). With `now`
+    (the moment of the exchange), the due reviews to upload too (B4, `plan_uploads`); a OneFile
+    review one of them will be linked to is not created again in PICSWeb (B5).
     """
     aim_by_id = {a.id: a for a in aims}
     plan = LearnerPlan()
@@ -257,7 +305,32 @@ def plan_learner(
             plan.qualification_updates.append(RowUpdate(q.id, picsweb))
         if onefile:
             plan.aim_updates.append(AimUpdate(aim.id, q.id, onefile, aim))
-    updates, creates = plan_reviews(reviews, onefile_reviews, officer_of)
+    theirs = list(onefile_reviews)
+    if now is not None:
+        uploads, without_officer = plan_uploads(
+            reviews,
+            theirs,
+            main_officer_id=main_officer_id,
+            now=now,
+            held_elsewhere=held_elsewhere,
+        )
+        plan.review_uploads.extend(uploads)
+        plan.reviews_without_officer.extend(without_officer)
+        ours = {r.id: r for r in reviews}
+        by_id = {r.id: r for r in theirs}
+        for u in uploads:
+            review = ours[u.review_id]
+            state = upload_state(u, by_id.get(u.found) if u.found else None, officer_of)
+            changes = {
+                name: (getattr(review, name), new)
+                for name, new in state.items()
+                if getattr(review, name) != new
+            }
+            if changes:
+                plan.upload_changes[u.review_id] = changes
+        to_link = {u.found for u in uploads if u.found is not None}
+        theirs = [r for r in theirs if r.id not in to_link]
+    updates, creates = plan_reviews(reviews, theirs, officer_of)
     plan.review_updates.extend(updates)
     plan.review_creates.extend(creates)
     return plan

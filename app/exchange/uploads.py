@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 from app.db.pool import Conn
 from app.exchange import enrol_plan as plan
 from app.exchange.deps import ExchangeDeps
-from app.exchange.due_reviews import review_times
+from app.exchange.due_reviews import ReviewUpload
 from app.exchange.recording import Cause, write_recorded
 from app.onefile import records
 from app.onefile.drafts import ReviewDraft
@@ -42,6 +42,7 @@ class ExchangeStepError(Exception):
 # ---- officers and organisations ------------------------------------------------------
 
 LinkHow = Literal["existing", "found", "created"]
+RowT = TypeVar("RowT", Officer, Organisation)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,13 @@ class Link:
     how: LinkHow  # existing: already linked; found: by MISID in OneFile; created: new
 
 
-class _Linker:
-    """Links one kind of PICSWeb entity to its OneFile record, creating it at most once."""
+class _Linker(Generic[RowT]):
+    """Links one kind of PICSWeb entity to its OneFile record, creating it at most once.
+
+    The caller hands over the row it read; the row is read again only under the entity's
+    advisory lock, when it is not linked yet: another process may have linked it meanwhile,
+    and a second create would be a duplicate in OneFile (A5).
+    """
 
     kind = ""
     table = ""  # PICSWeb's table, and the column holding the link
@@ -65,32 +71,38 @@ class _Linker:
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def ensure(self, entity_id: int, cause: Cause | None = None) -> int:
-        """The OneFile id of this entity, linking or creating it first when needed; a link
-        written is recorded in the history of `cause`'s learner."""
-        return (await self.link(entity_id, cause)).onefile_id
+        """The OneFile id of this entity (read by id), linking or creating it first when
+        needed; a link written is recorded in the history of `cause`'s learner."""
+        return (await self.link(await self._read(entity_id, None), cause)).onefile_id
 
-    async def link(self, entity_id: int, cause: Cause | None = None) -> Link:
-        """As `ensure`, and says whether the link existed, was found or was created."""
+    async def link(self, row: RowT, cause: Cause | None = None) -> Link:
+        """As `ensure`, for a row the caller read; says whether the link existed, was found or
+        was created."""
+        current = self._linked(row)
+        if current is not None:
+            return Link(current, "existing")
+        entity_id = self._id(row)
         lock = self._locks.setdefault(entity_id, asyncio.Lock())
-        async with lock:
-            current = await self._linked_id(entity_id, None)
+        async with (
+            lock,
+            self._repo.entity_lock(f"onefile_sync:{self.kind}:{entity_id}") as conn,
+        ):
+            row = await self._read(entity_id, conn)  # another task or process may have won
+            current = self._linked(row)
             if current is not None:
                 return Link(current, "existing")
-            async with self._repo.entity_lock(f"onefile_sync:{self.kind}:{entity_id}") as conn:
-                current = await self._linked_id(entity_id, conn)  # another process may have won
-                if current is not None:
-                    return Link(current, "existing")
-                return await self._link_or_create(entity_id, conn, cause)
+            return await self._link_or_create(row, conn, cause)
 
-    async def _link_or_create(self, entity_id: int, conn: Conn, cause: Cause | None) -> Link:
-        misid = await self._misid(entity_id, conn)
+    async def _link_or_create(self, row: RowT, conn: Conn, cause: Cause | None) -> Link:
+        entity_id = self._id(row)
+        misid = self._misid(row)
         found = await self._search(misid) if misid else None
         if found is not None:
             await self._record_link(entity_id, found, conn, cause, created=False)
             return Link(found, "found")
         for _ in range(CREATE_ROUNDS):
             try:
-                new_id = await self._create(entity_id, conn)
+                new_id = await self._create(row)
             except OneFileAmbiguous:
                 if not misid:
                     raise ExchangeStepError(
@@ -103,7 +115,10 @@ class _Linker:
                     return Link(found, "found")
                 continue
             await self._record_link(entity_id, new_id, conn, cause, created=True)
-            log.info("created in OneFile", extra={"entity": self.kind, "entity_id": entity_id})
+            log.info(
+                "created in OneFile",
+                extra={"entity": self.kind, "entity_id": entity_id},
+            )
             return Link(new_id, "created")
         raise ExchangeStepError(
             f"OneFile did not confirm the creation of {self.kind} {entity_id} "
@@ -111,7 +126,13 @@ class _Linker:
         )
 
     async def _record_link(
-        self, entity_id: int, onefile_id: int, conn: Conn, cause: Cause | None, *, created: bool
+        self,
+        entity_id: int,
+        onefile_id: int,
+        conn: Conn,
+        cause: Cause | None,
+        *,
+        created: bool,
     ) -> None:
         """The link, and its history (a record found by MISID is linked under A5)."""
         entries = []
@@ -122,108 +143,105 @@ class _Linker:
                 rule=None if created else "A5",
             )  # fmt: skip
         await write_recorded(
-            conn, self._history, lambda c: self._store(entity_id, onefile_id, c), entries
+            conn,
+            self._history,
+            lambda c: self._store(entity_id, onefile_id, c),
+            entries,
         )
 
-    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
+    async def _read(self, entity_id: int, conn: Conn | None) -> RowT:
         raise NotImplementedError
 
-    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
+    def _id(self, row: RowT) -> int:
+        raise NotImplementedError
+
+    def _linked(self, row: RowT) -> int | None:
+        raise NotImplementedError
+
+    def _misid(self, row: RowT) -> str | None:
         raise NotImplementedError
 
     async def _search(self, misid: str) -> int | None:
         raise NotImplementedError
 
-    async def _create(self, entity_id: int, conn: Conn) -> int:
+    async def _create(self, row: RowT) -> int:
         raise NotImplementedError
 
     async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
         raise NotImplementedError
 
 
-class OfficerLinker(_Linker):
+class OfficerLinker(_Linker[Officer]):
     """PICSWeb officers ↔ OneFile assessors (name, email and MISID only: A4, A5); an
     officer is looked up among assessors and trainee assessors (Role 5, then Role 4)."""
 
     kind = "officer"
     table, column, onefile_entity = "officers", "onefile_user_id", "users"
 
-    async def _officer(self, officer_id: int, conn: Conn | None) -> Officer:
-        officer = await self._repo.officer(officer_id, conn)
+    async def _read(self, entity_id: int, conn: Conn | None) -> Officer:
+        officer = await self._repo.officer(entity_id, conn)
         if officer is None:
-            raise ExchangeStepError(f"officer {officer_id} does not exist")
+            raise ExchangeStepError(f"officer {entity_id} does not exist")
         return officer
 
-    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
-        return (await self._officer(entity_id, conn)).onefile_user_id
+    def _id(self, row: Officer) -> int:
+        return row.id
 
-    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
-        return (await self._officer(entity_id, conn)).ident or None
+    def _linked(self, row: Officer) -> int | None:
+        return row.onefile_user_id
+
+    def _misid(self, row: Officer) -> str | None:
+        return row.ident or None
 
     async def _search(self, misid: str) -> int | None:
         return await self._deps.onefile.find_officer(misid)
 
-    async def _create(self, entity_id: int, conn: Conn) -> int:
-        officer = await self._officer(entity_id, conn)
-        return await self._deps.onefile.create_assessor(plan.assessor_draft(officer))
+    async def _create(self, row: Officer) -> int:
+        return await self._deps.onefile.create_assessor(plan.assessor_draft(row))
 
     async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
         return await self._repo.link_officer(entity_id, onefile_id, conn)
 
 
-class PlacementLinker(_Linker):
+class PlacementLinker(_Linker[Organisation]):
     """PICSWeb organisations ↔ OneFile Placements (name and MISID only, created active: A3,
     A5). Among placements sharing the MISID an active one is linked first."""
 
     kind = "organisation"
-    table, column, onefile_entity = "organisations", "onefile_placement_id", "placements"
+    table, column, onefile_entity = (
+        "organisations",
+        "onefile_placement_id",
+        "placements",
+    )
 
-    async def _organisation(self, organisation_id: int, conn: Conn | None) -> Organisation:
-        org = await self._repo.organisation(organisation_id, conn)
+    async def _read(self, entity_id: int, conn: Conn | None) -> Organisation:
+        org = await self._repo.organisation(entity_id, conn)
         if org is None:
-            raise ExchangeStepError(f"organisation {organisation_id} does not exist")
+            raise ExchangeStepError(f"organisation {entity_id} does not exist")
         return org
 
-    async def _linked_id(self, entity_id: int, conn: Conn | None) -> int | None:
-        return (await self._organisation(entity_id, conn)).onefile_placement_id
+    def _id(self, row: Organisation) -> int:
+        return row.id
 
-    async def _misid(self, entity_id: int, conn: Conn) -> str | None:
-        ident = (await self._organisation(entity_id, conn)).ident
+    def _linked(self, row: Organisation) -> int | None:
+        return row.onefile_placement_id
+
+    def _misid(self, row: Organisation) -> str | None:
+        ident = row.ident
         return ident.strip() if ident and ident.strip() else None
 
     async def _search(self, misid: str) -> int | None:
         found = await self._deps.onefile.find_placement(misid)
         return None if found is None else found.id
 
-    async def _create(self, entity_id: int, conn: Conn) -> int:
-        org = await self._organisation(entity_id, conn)
-        return await self._deps.onefile.create_placement(
-            org.name, await self._misid(entity_id, conn)
-        )
+    async def _create(self, row: Organisation) -> int:
+        return await self._deps.onefile.create_placement(row.name, self._misid(row))
 
     async def _store(self, entity_id: int, onefile_id: int, conn: Conn) -> bool:
         return await self._repo.link_organisation(entity_id, onefile_id, conn)
 
 
 # ---- reviews (A8, B4) ------------------------------------------------------------------
-
-
-@dataclass
-class ReviewUploadReport:
-    """What `upload_due_reviews` did, as ids and counts (no personal data)."""
-
-    created: dict[int, int] = field(default_factory=dict)  # PICSWeb review id → OneFile id
-    linked: dict[int, int] = field(default_factory=dict)  # found in OneFile (after a crash)
-    not_eligible: int = 0  # unlinked reviews that A8 does not upload
-    without_officer: list[int] = field(default_factory=list)  # due, but nobody to assess
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": {str(k): v for k, v in self.created.items()},
-            "linked": {str(k): v for k, v in self.linked.items()},
-            "not_eligible": self.not_eligible,
-            "without_officer": list(self.without_officer),
-        }
 
 
 async def _free_reviews(
@@ -273,63 +291,77 @@ async def _create_review(
     )
 
 
-async def upload_due_reviews(
+# A review's link written on the caller's transaction → when it was written (the row's new
+# updated_at), None when the review was linked meanwhile.
+ReviewLink = Callable[[Conn, int, int], Awaitable[dt.datetime | None]]
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A planned upload carried out: the OneFile review now linked, and when the link was
+    written."""
+
+    upload: ReviewUpload
+    onefile_id: int
+    created: bool  # False: a review left by a crash (planned, or found after an ambiguity)
+    linked_at: dt.datetime
+
+
+async def upload_reviews(
     deps: ExchangeDeps,
     officers: OfficerLinker,
-    learner_id: int,
+    link: ReviewLink,
     onefile_learner_id: int,
-    main_officer_id: int | None,
-    now: dt.datetime,
-    existing_onefile_reviews: list[records.Review] | None = None,
+    uploads: Sequence[ReviewUpload],
+    assessors: MutableMapping[int, int],
     *,
     cause: Cause,
-) -> ReviewUploadReport:
-    """Upload every review of the learner that A8 makes due and that has no OneFile id yet.
-
-    `now` is the moment of the exchange (A8). Before creating, the learner's OneFile reviews
-    (searched once, or `existing_onefile_reviews` when the caller has them; `[]` for a learner
-    created just now) are looked through for one at the same ScheduledFor that no PICSWeb
-    review holds: it was created before a crash and is linked instead of created again.
-    """
+) -> list[Uploaded]:
+    """Carry out a plan's uploads (A8, B4), in order; each link is stored, with its history,
+    the moment OneFile answers, so a crash never loses one (the next plan finds the review by
+    its start and links it). `assessors`: officer id → OneFile user id where known; an
+    officer not in it is linked or uploaded first (A4, A5), then added to it."""
     repo = EnrolmentRepo(deps.pool)
     history = HistoryStore(deps.pool)
-    due, not_eligible = plan.reviews_to_upload(await repo.reviews(learner_id), now)
-    report = ReviewUploadReport(not_eligible=not_eligible)
-    if not due:
-        return report
-    existing = existing_onefile_reviews
-    if existing is None:
-        existing = await _learner_reviews(deps, onefile_learner_id)
-    free = await _free_reviews(repo, existing)
-    for review in due:
-        officer_id = plan.review_officer(review, main_officer_id)
-        if officer_id is None:
-            report.without_officer.append(review.id)
-            continue
-        assert review.planned_date is not None  # review_is_due checked it
-        start, end = review_times(review.planned_date, review.start_time)
-        found = _take(free, start)
+    done: list[Uploaded] = []
+    for upload in uploads:
         visit_id: int | None = None
-        if found is None:
-            assessor_id = await officers.ensure(officer_id, cause)
+        if upload.found is not None:
+            onefile_id = upload.found
+        else:
+            assessor_id = assessors.get(upload.officer_id)
+            if assessor_id is None:
+                assessor_id = await officers.ensure(upload.officer_id, cause)
+                assessors[upload.officer_id] = assessor_id
             draft = plan.review_draft(
-                learner_id=onefile_learner_id, assessor_id=assessor_id, start=start, end=end
+                learner_id=onefile_learner_id,
+                assessor_id=assessor_id,
+                start=upload.start,
+                end=upload.end,
             )
-            found, visit_id = await _create_review(deps, repo, draft)
+            onefile_id, visit_id = await _create_review(deps, repo, draft)
         created = visit_id is not None
         entries = cause.link(
-            "reviews", review.id, "onefile_review_id", found,
+            "reviews", upload.review_id, "onefile_review_id", onefile_id,
             created_as="reviews" if created else None,
         )  # fmt: skip
         if visit_id is not None:
             entries.insert(0, cause.created("visits", visit_id))
-        linked_id = found
+        written: list[dt.datetime] = []
 
-        async def link(conn: Conn, review_id: int = review.id, onefile_id: int = linked_id) -> bool:
-            return await repo.link_review(review_id, onefile_id, conn)
+        async def write(
+            conn: Conn,
+            review_id: int = upload.review_id,
+            to: int = onefile_id,
+            written: list[dt.datetime] = written,
+        ) -> bool:
+            at = await link(conn, review_id, to)
+            if at is not None:
+                written.append(at)
+            return at is not None
 
-        if not await write_recorded(deps.pool, history, link, entries):
-            log.warning("review linked meanwhile", extra={"review_id": review.id})
+        if not await write_recorded(deps.pool, history, write, entries):
+            log.warning("review linked meanwhile", extra={"review_id": upload.review_id})
             continue
-        (report.created if created else report.linked)[review.id] = found
-    return report
+        done.append(Uploaded(upload, onefile_id, created, written[0]))
+    return done

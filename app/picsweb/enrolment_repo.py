@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,8 +18,15 @@ import asyncpg
 
 from app.db import sql
 from app.db.pool import Conn
-from app.fencing import fenced_execute
-from app.picsweb.rows import Learner, LearnerQualification, Officer, Organisation, Placement, Review
+from app.fencing import fenced_execute, fenced_fetchval
+from app.picsweb.rows import (
+    Learner,
+    LearnerQualification,
+    Officer,
+    Organisation,
+    Placement,
+    Review,
+)
 
 Q = sql.load("picsweb_enrolment.sql")
 
@@ -88,6 +96,11 @@ class EnrolmentRepo:
         row = await self._db(conn).fetchrow(Q["officer"], officer_id)
         return None if row is None else Officer.from_row(row)
 
+    async def officers_of_learner(self, learner_id: int) -> dict[int, Officer]:
+        """Every officer the learner's enrolment may upload (A4), by id: one statement."""
+        rows = await self._pool.fetch(Q["officers_of_learner"], learner_id)
+        return {r["id"]: Officer.from_row(r) for r in rows}
+
     async def link_officer(
         self, officer_id: int, onefile_user_id: int, conn: Conn | None = None
     ) -> bool:
@@ -138,8 +151,10 @@ class EnrolmentRepo:
 
     async def link_review(
         self, review_id: int, onefile_review_id: int, conn: Conn | None = None
-    ) -> bool:
-        """Store the OneFile id; False when the review was linked meanwhile."""
-        return _wrote(
-            await fenced_execute(self._db(conn), Q["link_review"], review_id, onefile_review_id)
+    ) -> dt.datetime | None:
+        """Store the OneFile id → the row's new updated_at; None when the review was linked
+        meanwhile."""
+        at: dt.datetime | None = await fenced_fetchval(
+            self._db(conn), Q["link_review"], review_id, onefile_review_id
         )
+        return at

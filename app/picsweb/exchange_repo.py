@@ -9,7 +9,7 @@ day with no change (B10). Nothing here names the service's schema.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,13 @@ class ExchangeRepo:
         n = await self._pool.fetchval(Q["linked_reviews_estimate"])
         return int(n)
 
+    async def reviews_held(self, onefile_review_ids: Collection[int]) -> set[int]:
+        """Which of these OneFile reviews a PICSWeb review (of any learner) already holds."""
+        if not onefile_review_ids:
+            return set()
+        rows = await self._pool.fetch(Q["reviews_held"], list(onefile_review_ids))
+        return {int(r["onefile_review_id"]) for r in rows}
+
     async def linked_review_owners(self, review_ids: Sequence[int]) -> dict[int, int]:
         """OneFile review id → its learner's OneFile user id, by PICSWeb's link."""
         rows = await self._pool.fetch(Q["linked_review_owners"], list(review_ids))
@@ -150,6 +157,14 @@ class ExchangeRepo:
                 Q["update_review"],
                 [[i, *_set_args(REVIEW_FIELDS, c), learner_id] for i, c in updates],
             )
+
+    async def link_review(
+        self, conn: Conn, review_id: int, onefile_review_id: int
+    ) -> dt.datetime | None:
+        """Link an uploaded review (B4) → the row's new updated_at; None when it was linked
+        meanwhile."""
+        at: dt.datetime | None = await conn.fetchval(Q["link_review"], review_id, onefile_review_id)
+        return at
 
     async def insert_review(self, conn: Conn, learner_id: int, fields: dict[str, Any]) -> int:
         """A new review (B5) → its id; ReviewAlreadyLinked when another holds its OneFile id."""

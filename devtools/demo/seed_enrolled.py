@@ -23,7 +23,7 @@ from importlib import resources
 from app.db import sql
 from app.db.pool import Conn
 from app.exchange import enrol_plan
-from app.exchange.due_reviews import UK, review_times
+from app.exchange.due_reviews import UK, review_officer, review_times
 from app.picsweb.rows import Placement, Review
 from devtools.simulator import SimulatorState
 
@@ -129,7 +129,7 @@ async def seed_enrolled(
         for learner_id, rows in by_learner.items():
             due, _ = enrol_plan.reviews_to_upload(rows, now)  # A8, the service's own
             for review in due:
-                officer = enrol_plan.review_officer(review, main_officer[learner_id])
+                officer = review_officer(review, main_officer[learner_id])
                 assert review.planned_date is not None  # a due review has a date
                 begins, _ = review_times(review.planned_date, review.start_time)
                 assert officer is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -25,6 +26,7 @@ from app.main import create_app
 from devtools.simulator import SimulatorState
 from tests.conftest import API_TOKEN, make_settings
 from tests.exchange import factories as f
+from tests.exchange.daily_factories import enrolled_learner, refresh
 
 Sim = tuple[str, SimulatorState]
 Match = Callable[[httpx.Request], bool]
@@ -295,3 +297,37 @@ async def test_a_link_and_its_history_commit_together(
         " AND field = 'onefile_user_id'"
     )
     assert learner_link == 1  # what came before the refused write kept its row
+
+
+@pytest.mark.parametrize("mode", ["crash", "lost"])
+@pytest.mark.parametrize("kind", ["visit", "review"])
+async def test_b4_a_lost_answer_during_an_exchange_upload_never_duplicates(
+    db_url: str, pool: asyncpg.Pool, simulator: Sim, kind: str, mode: str
+) -> None:
+    """The daily exchange's upload (B4) across a lost answer: the review exists once in
+    OneFile, PICSWeb's review is linked to it with its B7 officer, the link's history once;
+    the next exchange finds nothing to do (B10)."""
+    state = simulator[1]
+    e = await enrolled_learner(pool, state)
+    due = await f.review(
+        pool, e.learner_id, f.today_in_uk() + dt.timedelta(days=7), start_time=dt.time(14, 0)
+    )
+    transport = LoseOneAnswer(CREATES[kind], mode)
+    async with service_with(db_url, simulator, transport) as api:
+        job = await refresh(api, [e.learner_id])
+        assert transport.fired == 1
+        assert job["status"] == "succeeded", job
+        (review,) = state.reviews(learner_id=e.user_id)
+        row = await pool.fetchrow("SELECT * FROM picsweb.reviews WHERE id = $1", due)
+        assert row is not None
+        assert (row["onefile_review_id"], row["officer_id"]) == (review["ID"], e.officer_id)
+        links = await pool.fetchval(
+            "SELECT count(*) FROM onefile_sync.history WHERE entity = 'reviews'"
+            " AND entity_id = $1 AND field = 'onefile_review_id'",
+            due,
+        )
+        assert links == 1
+        state.reset_calls()
+        again = await refresh(api, [e.learner_id])
+    assert again["result"]["learners"]["unchanged"] == 1, again
+    assert [c.route for c in state.calls if c.method == "POST" and "Search" not in c.route] == []

@@ -8,8 +8,8 @@ from typing import cast
 
 import pytest
 
-from app.exchange.daily import LearnerLocks
 from app.exchange.handlers import onefile_job
+from app.exchange.learner_locks import LearnerLocks
 from app.jobs.models import Job, JobKind, Outcome
 from app.jobs.worker import JobContext
 from app.onefile.errors import OneFileBadRequest

@@ -367,3 +367,43 @@ def test_b10_applying_a_plan_then_planning_again_gives_an_empty_plan(
     again = plan_learner(quals2, reviews2, OFFICERS, aims2, onefile_reviews)
     assert again.empty, again
     assert (again.picsweb_fields, again.onefile_fields) == (0, 0)
+
+
+# ---- B4: the uploads are part of the plan -------------------------------------------------
+
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+JULY_1_1430_UK = dt.datetime(2025, 7, 1, 13, 30, tzinfo=UTC)  # 14:30 BST
+
+
+def test_b4_a_due_review_is_planned_with_its_b7_officer_and_its_times() -> None:
+    due = pr(onefile_review_id=None, actual_date=D1)
+    plan = plan_learner([], [due], OFFICERS, [], [], main_officer_id=2, now=NOW)
+    (upload,) = plan.review_uploads
+    assert (upload.review_id, upload.officer_id, upload.found) == (due.id, 2, None)
+    assert (upload.start, upload.end) == (JULY_1_1430_UK, JULY_1_1430_UK + dt.timedelta(hours=1))
+    # As the next exchange will read it: not started (B6), assessed by its officer (B7).
+    assert plan.upload_changes == {due.id: {"actual_date": (D1, None), "officer_id": (None, 2)}}
+    assert plan.reviews_updated == 1 and plan.picsweb_fields == 2
+    assert not plan.review_creates and not plan.empty
+
+
+def test_b4_a_review_left_by_a_crash_is_linked_not_created_again() -> None:
+    """A OneFile review at the due review's start that no PICSWeb review holds: linked (its
+    B6–B8 taken), and B5 does not create it in PICSWeb as well."""
+    due = pr(onefile_review_id=None, officer_id=1)
+    left = ofr(600, scheduled_for=JULY_1_1430_UK, assessor_id=9001)
+    held = ofr(601, scheduled_for=JULY_1_1430_UK)  # another learner's PICSWeb review has it
+    plan = plan_learner(
+        [], [due], OFFICERS, [], [held, left], main_officer_id=2, now=NOW, held_elsewhere={601}
+    )
+    assert [u.found for u in plan.review_uploads] == [600]
+    assert plan.upload_changes == {}  # officer 1 already, not started: nothing to change
+    assert [c.onefile_review_id for c in plan.review_creates] == [601]
+
+
+def test_b4_nobody_to_assess_and_not_due() -> None:
+    no_officer = pr(1, onefile_review_id=None)
+    past = pr(2, onefile_review_id=None, planned_date=dt.date(2025, 5, 1), officer_id=1)
+    plan = plan_learner([], [no_officer, past], OFFICERS, [], [], main_officer_id=None, now=NOW)
+    assert plan.review_uploads == [] and plan.reviews_without_officer == [1]
+    assert plan.empty

@@ -26,6 +26,19 @@ SELECT id, first_name, surname, ident, email, onefile_user_id FROM picsweb.offic
 UPDATE picsweb.officers SET onefile_user_id = $2, updated_at = now()
 WHERE id = $1 AND onefile_user_id IS NULL
 
+-- name: officers_of_learner
+-- Every officer an enrolment of the learner may upload (A4: the main officer, the assessors of
+-- its qualifications, the officers of its reviews), read once for the whole enrolment.
+SELECT o.id, o.first_name, o.surname, o.ident, o.email, o.onefile_user_id
+FROM picsweb.officers AS o
+WHERE o.id IN (SELECT l.main_officer_id FROM picsweb.learners AS l WHERE l.id = $1
+               UNION
+               SELECT q.assessor_officer_id FROM picsweb.learner_qualifications AS q
+               WHERE q.learner_id = $1
+               UNION
+               SELECT r.officer_id FROM picsweb.reviews AS r WHERE r.learner_id = $1)
+ORDER BY o.id
+
 -- name: organisation
 SELECT id, name, ident, onefile_placement_id FROM picsweb.organisations WHERE id = $1
 
@@ -68,5 +81,7 @@ ORDER BY planned_date NULLS LAST, start_time NULLS FIRST, id
 SELECT onefile_review_id FROM picsweb.reviews WHERE onefile_review_id = ANY($1::bigint[])
 
 -- name: link_review
+-- The row's new updated_at; nothing when the review was linked meanwhile.
 UPDATE picsweb.reviews SET onefile_review_id = $2, updated_at = now()
 WHERE id = $1 AND onefile_review_id IS NULL
+RETURNING updated_at

@@ -133,3 +133,15 @@ INSERT INTO picsweb.reviews (learner_id, type, planned_date, start_time, officer
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (onefile_review_id) DO NOTHING
 RETURNING id
+
+-- name: reviews_held
+-- Which of these OneFile review ids a PICSWeb review already holds.
+SELECT onefile_review_id FROM picsweb.reviews WHERE onefile_review_id = ANY($1::bigint[])
+
+-- name: link_review
+-- A due review uploaded (B4): its OneFile id, stored the moment OneFile answers. Nothing when
+-- it was linked meanwhile; otherwise the row's new updated_at, which the learner's high-water
+-- mark must not take for somebody else's change.
+UPDATE picsweb.reviews SET onefile_review_id = $2, updated_at = now()
+WHERE id = $1 AND onefile_review_id IS NULL
+RETURNING updated_at
