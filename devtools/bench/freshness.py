@@ -290,7 +290,6 @@ def table(res: dict[str, Any], kinds: list[str]) -> list[str]:
 def main(admin_url: str, kinds: list[str], fo: FreshnessOptions | None = None) -> int:
     """Run it all, print the tables, keep the detail in .bench/freshness.json."""
     fo = fo or FreshnessOptions()
-    OUT.mkdir(exist_ok=True)
     load_before = os.getloadavg()
     res = asyncio.run(bench_freshness(admin_url, kinds, fo))
     res["load_before"], res["load_after"] = load_before, os.getloadavg()

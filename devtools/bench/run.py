@@ -23,6 +23,8 @@ import random
 import re
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,7 +191,6 @@ def _shape(sim: SimulatorState) -> dict[str, dict[str, float]]:
 
 
 async def bench(opts: Options, admin_url: str) -> dict[str, Any]:
-    OUT.mkdir(exist_ok=True)
     preset = REALISTIC if opts.onefile == "realistic" else {}
     sim_cfg = SimulatorConfig(
         **preset, rate_limit=opts.rate, rate_period=opts.period, latency=opts.latency,
@@ -269,13 +270,17 @@ async def bench(opts: Options, admin_url: str) -> dict[str, Any]:
     return results
 
 
-async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
-    """Peak RSS of the service over a full exchange of `n` learners (quota out of the way)."""
+@asynccontextmanager
+async def quota_free_service(
+    admin_url: str, n: int, db_name: str, log: str
+) -> AsyncIterator[tuple[Options, SimulatorState, ServiceProcess, httpx.AsyncClient, list[int]]]:
+    """`n` enrolled learners, the simulator and the service with the quota out of the way (as
+    issue 13 measured memory): what the memory and the sweeps runs share."""
     opts = Options(learners=n, rate=1_000_000, period=10.0, latency=0.0, baseline=False)
     sim_cfg = SimulatorConfig(rate_limit=opts.rate, rate_period=opts.period, seed=5)
     sim_app = create_simulator_app(sim_cfg)
     sim: SimulatorState = sim_app.state.sim
-    db_url, ids = await prepare(admin_url, n, sim)
+    db_url, ids = await prepare(admin_url, n, sim, db_name)
     async with serve(sim_app, "off") as sim_base:
         env = service_env(
             db_url,
@@ -285,19 +290,31 @@ async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
             period=opts.period,
         )
         async with (
-            service_process(env, OUT / "service-memory.log") as svc,
+            service_process(env, OUT / log) as svc,
             httpx.AsyncClient(
                 base_url=svc.url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, timeout=60
             ) as api,
         ):
-            rss_idle = svc.peak_rss
-            run = await run_sync(api, sim, svc, opts, {"full": True})
-            return {
-                "learners": len(ids),
-                "peak_rss": svc.peak_rss,
-                "rss_idle": rss_idle,
-                "run": asdict(run),
-            }
+            yield opts, sim, svc, api, ids
+
+
+async def bench_memory(n: int, admin_url: str) -> dict[str, Any]:
+    """Peak RSS of the service over a full exchange of `n` learners (quota out of the way)."""
+    async with quota_free_service(admin_url, n, "onefile_sync_bench", "service-memory.log") as (
+        opts,
+        sim,
+        svc,
+        api,
+        ids,
+    ):
+        rss_idle = svc.peak_rss
+        run = await run_sync(api, sim, svc, opts, {"full": True})
+        return {
+            "learners": len(ids),
+            "peak_rss": svc.peak_rss,
+            "rss_idle": rss_idle,
+            "run": asdict(run),
+        }
 
 
 def _heap_rss(ps: psutil.Process) -> int:
@@ -307,49 +324,32 @@ def _heap_rss(ps: psutil.Process) -> int:
 
 async def bench_sweeps(n: int, sweeps: int, admin_url: str, settle: float = 2.0) -> dict[str, Any]:
     """RSS of one service process after each of `sweeps` full syncs of `n` learners."""
-    # The quota out of the way, as in bench_memory (and as issue 13 measured the growth).
-    opts = Options(learners=n, rate=1_000_000, period=10.0, latency=0.0, baseline=False)
-    sim_cfg = SimulatorConfig(rate_limit=opts.rate, rate_period=opts.period, seed=5)
-    sim_app = create_simulator_app(sim_cfg)
-    sim: SimulatorState = sim_app.state.sim
-    db_url, ids = await prepare(admin_url, n, sim, "onefile_sync_bench_sweeps")
     runs: list[dict[str, Any]] = []
-    async with serve(sim_app, "off") as sim_base:
-        env = service_env(
-            db_url,
-            f"{sim_base}{sim_cfg.path_prefix}/",
-            onefile_token=SIM_TOKEN,
-            rate=opts.rate,
-            period=opts.period,
-        )
-        async with (
-            service_process(env, OUT / "service-sweeps.log") as svc,
-            httpx.AsyncClient(
-                base_url=svc.url, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}, timeout=60
-            ) as api,
-        ):
-            rss_idle = svc.ps.memory_info().rss
-            for k in range(sweeps):
-                svc.peak_rss = 0  # this sweep's peak: RSS after it follows the highest so far
-                run = await run_sync(api, sim, svc, opts, {"full": True})
-                await asyncio.sleep(settle)  # the job's last writes and frees
-                rss, heap = svc.ps.memory_info().rss, _heap_rss(svc.ps)
-                runs.append(
-                    {
-                        "rss": rss,
-                        "heap_rss": heap,
-                        "peak_rss": svc.peak_rss,
-                        "seconds": run.seconds,
-                        "calls": run.calls,
-                        "cpu_seconds": run.cpu_seconds,
-                        "status": run.job["status"],
-                    }
-                )
-                print(
-                    f"sweep {k + 1}: {run.seconds:.1f} s, {run.calls} calls, {run.job['status']}, "
-                    f"RSS {rss / 2**20:.2f} MB (brk heap {heap / 2**20:.2f}, "
-                    f"peak {svc.peak_rss / 2**20:.2f})"
-                )
+    async with quota_free_service(
+        admin_url, n, "onefile_sync_bench_sweeps", "service-sweeps.log"
+    ) as (opts, sim, svc, api, ids):
+        rss_idle = svc.ps.memory_info().rss
+        for k in range(sweeps):
+            svc.peak_rss = 0  # this sweep's peak: RSS after it follows the highest so far
+            run = await run_sync(api, sim, svc, opts, {"full": True})
+            await asyncio.sleep(settle)  # the job's last writes and frees
+            rss, heap = svc.ps.memory_info().rss, _heap_rss(svc.ps)
+            runs.append(
+                {
+                    "rss": rss,
+                    "heap_rss": heap,
+                    "peak_rss": svc.peak_rss,
+                    "seconds": run.seconds,
+                    "calls": run.calls,
+                    "cpu_seconds": run.cpu_seconds,
+                    "status": run.job["status"],
+                }
+            )
+            print(
+                f"sweep {k + 1}: {run.seconds:.1f} s, {run.calls} calls, {run.job['status']}, "
+                f"RSS {rss / 2**20:.2f} MB (brk heap {heap / 2**20:.2f}, "
+                f"peak {svc.peak_rss / 2**20:.2f})"
+            )
     return {"learners": len(ids), "rss_idle": rss_idle, "runs": runs}
 
 
@@ -532,6 +532,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m devtools.bench.ru
         out["load_after"] = os.getloadavg()
         return out
 
+    # Every mode writes its service log and results here (--sweeps-only once failed without it).
+    OUT.mkdir(exist_ok=True)
     admin = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if a.freshness:
         # Imported here: freshness.py builds on this module's harness, so a top-level import
